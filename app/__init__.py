@@ -1,0 +1,77 @@
+"""Application factories: the reporter site and the inspector site are separate WSGI apps.
+
+They share the database and the templates, and can run on different hosts.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from app import db, i18n, security
+from app.config import load_config
+from app.sessions import EncryptedSessionInterface
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _templates_dir() -> str:
+    # Installed wheels carry the templates inside the package; a source checkout has them at the top.
+    for candidate in (_PACKAGE_DIR / "_templates", _PACKAGE_DIR.parent / "templates"):
+        if candidate.is_dir():
+            return str(candidate)
+    raise RuntimeError("templates not found")
+
+
+def _create_app(site: str, cookie_name: str, config: dict[str, Any] | None) -> Flask:
+    app = Flask(site, template_folder=_templates_dir(), static_folder=str(_PACKAGE_DIR / "static"))
+    settings = load_config(config)
+    app.config.update(settings)
+    app.config.update(
+        SITE=site,
+        # The Referer is suppressed everywhere (Referrer-Policy: no-referrer), so Flask-WTF's
+        # HTTPS referrer check would refuse every form; SameSite=Strict cookies + token do the work.
+        WTF_CSRF_SSL_STRICT=False,
+        WTF_CSRF_TIME_LIMIT=settings["WTF_CSRF_TIME_LIMIT"],
+        # Room for an over-long text to reach the validator and come back to the reporter intact.
+        MAX_FORM_MEMORY_SIZE=8 * 1024 * 1024,
+        SEND_FILE_MAX_AGE_DEFAULT=0,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.session_interface = EncryptedSessionInterface(
+        site=site,
+        cookie_name=cookie_name,
+        idle_seconds=settings["SESSION_IDLE_MINUTES"] * 60,
+        absolute_seconds=settings["INSPECTOR_SESSION_ABSOLUTE_HOURS"] * 3600,
+    )
+    db.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        return render_template("errors/error.html", error=error), error.code
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(error: CSRFError):
+        return render_template("errors/error.html", error=error), 400
+
+    return app
+
+
+def create_reporter_app(config: dict[str, Any] | None = None) -> Flask:
+    app = _create_app("reporter", "tl_r", config)
+    from app.reporting.views import bp as reporting_bp
+
+    app.register_blueprint(reporting_bp)
+    return app
+
+
+def create_inspector_app(config: dict[str, Any] | None = None) -> Flask:
+    app = _create_app("inspector", "tl_i", config)
+    from app.inspectors.views import bp as inspectors_bp
+
+    app.register_blueprint(inspectors_bp)
+    return app

@@ -1,0 +1,48 @@
+from datetime import date
+
+from sqlalchemy import Date, ForeignKey, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+# Rows keyed by random ids in tables WITHOUT ROWID on SQLite: no counter or insertion order to
+# tell which tips came one after another (and so, perhaps, from one person).
+_NO_ROWID = {"sqlite_with_rowid": False}
+
+
+class Tip(Base):
+    """A tip. Only routing facts are in the clear; everything the reporter wrote is in `content`."""
+
+    __tablename__ = "tips"
+    __table_args__ = _NO_ROWID
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    office_key_id: Mapped[int] = mapped_column(ForeignKey("office_keys.id"))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    received_on: Mapped[date] = mapped_column(Date, index=True)
+    # HKDF(Argon2id(receipt)) — finds the tip from the receipt without storing anything reversible.
+    lookup_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    reporter_public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    # The tip's data key, sealed to the office key and to the reporter's receipt-derived key.
+    key_for_office: Mapped[bytes] = mapped_column(LargeBinary)
+    key_for_reporter: Mapped[bytes] = mapped_column(LargeBinary)
+    # JSON of the form's fields, encrypted under the data key (purpose "content").
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    # Encrypted outcome note for the reporter (purpose "outcome"), set by inspectors.
+    outcome: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class Message(Base):
+    """One message of a tip's conversation, from the reporter or an inspector."""
+
+    __tablename__ = "messages"
+    __table_args__ = _NO_ROWID
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tip_id: Mapped[str] = mapped_column(ForeignKey("tips.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(16))  # "reporter" or "inspector"
+    written_on: Mapped[date] = mapped_column(Date)
+    # A running number within the tip, so the conversation keeps its order without times of day.
+    position: Mapped[int]
+    body: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,179 @@
+"""What a reporter can do: submit a tip, open it with the receipt, read replies, add a message.
+
+Services never commit: the view commits once and only then shows a receipt.
+"""
+
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+import crypto
+from app import clock
+from app.install.services import receipt_salt
+from app.offices.models import Office, OfficeKey
+from app.reporting.models import Message, Tip
+
+CONTENT = "content"
+OUTCOME = "outcome"
+AUTHOR_REPORTER = "reporter"
+AUTHOR_INSPECTOR = "inspector"
+
+
+class ReporterError(Exception):
+    pass
+
+
+@dataclass
+class TipContent:
+    """Everything the reporter wrote. Encrypted as one padded JSON document."""
+
+    burden_types: list[str]
+    platform: str
+    imposer_level: str
+    imposer_name: str
+    frequency: str
+    hours_per_week: float | None
+    region: str
+    description: str
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "TipContent":
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True, repr=False)
+class OpenedTip:
+    """What a receipt unlocks for the length of one reporter session."""
+
+    tip_id: str
+    data_key: bytes
+
+
+@dataclass
+class ConversationEntry:
+    author: str
+    written_on: object
+    text: str
+
+
+@dataclass
+class ReporterView:
+    status: str
+    received_on: object
+    content: TipContent
+    outcome: str | None
+    messages: list[ConversationEntry] = field(default_factory=list)
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def submit_tip(db: Session, office: Office, content: TipContent) -> str:
+    """Seal and store a tip; returns the receipt. The caller commits before showing it."""
+    receipt = crypto.new_receipt()
+    keys = crypto.derive_receipt_keys(receipt, receipt_salt(db))
+    store_tip(db, office, content, lookup_id=keys.lookup_id, reporter_public_key=keys.public_key)
+    return receipt
+
+
+def store_tip(db: Session, office: Office, content: TipContent, *, lookup_id: bytes,
+              reporter_public_key: bytes, received_on: date | None = None, status: str = "new") -> Tip:
+    """Seal a tip's content under a fresh data key, sealed in turn to the office and the reporter."""
+    office_key = db.get(OfficeKey, office.current_key_id) if office.current_key_id else None
+    if office_key is None:
+        raise ReporterError("office has no key")
+    tip_id = new_id()
+    data_key = crypto.new_data_key()
+    tip = Tip(
+        id=tip_id,
+        office_id=office.id,
+        office_key_id=office_key.id,
+        status=status,
+        received_on=received_on or clock.today(),
+        lookup_id=lookup_id,
+        reporter_public_key=reporter_public_key,
+        key_for_office=crypto.seal_key(data_key, office_key.public_key, owner=tip_id, purpose="office"),
+        key_for_reporter=crypto.seal_key(data_key, reporter_public_key, owner=tip_id, purpose="reporter"),
+        content=crypto.encrypt_field(data_key, content.to_bytes(), tip_id=tip_id, purpose=CONTENT),
+    )
+    db.add(tip)
+    db.flush()
+    return tip
+
+
+# A key pair nobody holds, so that an unknown receipt costs the same HPKE open as a known one.
+_DECOY = crypto.generate_keypair()
+_DECOY_SEALED = crypto.seal_key(b"\x00" * 32, _DECOY.public_key, owner="decoy", purpose="reporter")
+
+
+def open_with_receipt(db: Session, receipt: str) -> OpenedTip | None:
+    """The tip a receipt belongs to, or None. Costs the same whether or not the receipt exists."""
+    digits = crypto.normalize_receipt(receipt)
+    if digits is None:
+        return None
+    keys = crypto.derive_receipt_keys(digits, receipt_salt(db))
+    tip = db.scalar(select(Tip).where(Tip.lookup_id == keys.lookup_id))
+    if tip is None:
+        try:
+            crypto.open_key(_DECOY_SEALED, keys.private_key, owner="decoy", purpose="reporter")
+        except crypto.CryptoError:
+            pass
+        return None
+    try:
+        data_key = crypto.open_key(tip.key_for_reporter, keys.private_key, owner=tip.id, purpose="reporter")
+    except crypto.CryptoError:
+        return None
+    return OpenedTip(tip_id=tip.id, data_key=data_key)
+
+
+def _message_purpose(message_id: str) -> str:
+    return f"message:{message_id}"
+
+
+def read_for_reporter(db: Session, opened: OpenedTip) -> ReporterView | None:
+    tip = db.get(Tip, opened.tip_id)
+    if tip is None:
+        return None
+    key = opened.data_key
+    content = TipContent.from_bytes(crypto.decrypt_field(key, tip.content, tip_id=tip.id, purpose=CONTENT))
+    outcome = None
+    if tip.outcome is not None:
+        outcome = crypto.decrypt_field(key, tip.outcome, tip_id=tip.id, purpose=OUTCOME).decode("utf-8")
+    messages = [
+        ConversationEntry(
+            author=m.author,
+            written_on=m.written_on,
+            text=crypto.decrypt_field(key, m.body, tip_id=tip.id, purpose=_message_purpose(m.id)).decode("utf-8"),
+        )
+        for m in db.scalars(select(Message).where(Message.tip_id == tip.id).order_by(Message.position))
+    ]
+    return ReporterView(status=tip.status, received_on=tip.received_on, content=content,
+                        outcome=outcome, messages=messages)
+
+
+def add_message(db: Session, tip_id: str, data_key: bytes, text: str, author: str) -> Message:
+    """Append a message to a tip's conversation, encrypted under the tip's data key."""
+    if db.get(Tip, tip_id) is None:
+        raise ReporterError("no such tip")
+    position = (db.scalar(select(func.max(Message.position)).where(Message.tip_id == tip_id)) or 0) + 1
+    message_id = new_id()
+    message = Message(
+        id=message_id,
+        tip_id=tip_id,
+        author=author,
+        written_on=clock.today(),
+        position=position,
+        body=crypto.encrypt_field(data_key, text.encode("utf-8"), tip_id=tip_id,
+                                  purpose=_message_purpose(message_id)),
+    )
+    db.add(message)
+    db.flush()
+    return message

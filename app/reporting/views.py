@@ -1,0 +1,229 @@
+"""Reporter site: no login, no address, no time of day. Views bind a form, call one service, render."""
+
+import base64
+import logging
+import secrets
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db import get_session
+from app.formtools import choices
+from app.offices.models import Office
+from app.offices.services import list_offices
+from app.reporting import services
+from app.reporting.forms import ConfirmReceiptForm, EmptyForm, FollowupLoginForm, MessageForm, TipForm
+from app.reporting.identifiers import find_identifying_details
+from app.reporting.taxonomy import (
+    BURDEN_BY_CODE,
+    BURDEN_TYPES,
+    FREQUENCIES,
+    IMPOSER_LEVELS,
+    STATUS_EXPLANATIONS,
+    STATUS_LABELS,
+)
+
+bp = Blueprint("reporting", __name__)
+log = logging.getLogger(__name__)
+
+_MAX_REMEMBERED_NONCES = 20
+
+
+@bp.get("/")
+def landing():
+    return render_template("reporting/landing.html")
+
+
+@bp.get("/safety")
+def safety():
+    return render_template("reporting/safety.html")
+
+
+def _tip_form() -> tuple[TipForm, list[Office]]:
+    offices = list_offices(get_session())
+    form = TipForm()
+    form.office.choices = choices((o.code, o.name) for o in offices)
+    if len(offices) == 1 and not form.office.data:
+        form.office.data = offices[0].code
+    if not form.submission_nonce.data:
+        form.submission_nonce.data = secrets.token_urlsafe(16)
+    return form, offices
+
+
+def _render_form(form: TipForm, offices: list[Office], status: int = 200):
+    return render_template("reporting/tip_form.html", form=form, offices=offices, burden_types=BURDEN_TYPES), status
+
+
+def _content(form: TipForm) -> services.TipContent:
+    hours = form.hours_per_week.data
+    return services.TipContent(
+        burden_types=[code for code in form.burden_types.data if code in BURDEN_BY_CODE],
+        platform=(form.platform.data or "").strip(),
+        imposer_level=form.imposer_level.data or "",
+        imposer_name=(form.imposer_name.data or "").strip(),
+        frequency=form.frequency.data or "",
+        hours_per_week=float(hours) if hours is not None else None,
+        region=(form.region.data or "").strip(),
+        description=form.description.data or "",
+    )
+
+
+@bp.get("/tip")
+def tip_form():
+    form, offices = _tip_form()
+    if not offices:
+        return render_template("reporting/closed.html"), 503
+    return _render_form(form, offices)
+
+
+@bp.post("/tip")
+def tip_submit():
+    form, offices = _tip_form()
+    if not offices:
+        return render_template("reporting/closed.html"), 503
+    action = request.form.get("action", "preview")
+    if action == "edit":
+        return _render_form(form, offices)
+    if not form.validate():
+        if form.csrf_token.errors:
+            flash(_("页面停留时间过长，已失效。您填写的内容都还在，请检查后再次点击。"), "error")
+        return _render_form(form, offices, 400)
+    content = _content(form)
+    if action != "send":
+        return render_template(
+            "reporting/preview.html",
+            form=form,
+            content=content,
+            office=next(o for o in offices if o.code == form.office.data),
+            show_office=len(offices) > 1,
+            findings=find_identifying_details(
+                " ".join([content.description, content.platform, content.imposer_name, content.region])),
+            burden_by_code=BURDEN_BY_CODE,
+            levels=dict(IMPOSER_LEVELS),
+            frequencies=dict(FREQUENCIES),
+        )
+    nonce = form.submission_nonce.data or ""
+    if nonce and nonce in session.get("sent_nonces", []):
+        # The same form sent twice (double click, reload): the first one already made the tip.
+        return redirect(url_for("reporting.receipt"), code=303)
+    office = next(o for o in offices if o.code == form.office.data)
+    db = get_session()
+    try:
+        receipt = services.submit_tip(db, office, content)
+        db.commit()
+    except SQLAlchemyError:
+        db.rollback()
+        log.exception("storing a tip failed")
+        flash(_("线索没有保存成功，请稍后再试。您填写的内容都还在。"), "error")
+        return _render_form(form, offices, 503)
+    session["pending_receipt"] = receipt
+    session["sent_nonces"] = (session.get("sent_nonces", []) + [nonce])[-_MAX_REMEMBERED_NONCES:]
+    return redirect(url_for("reporting.receipt"), code=303)
+
+
+@bp.route("/tip/receipt", methods=["GET", "POST"])
+def receipt():
+    pending = session.get("pending_receipt")
+    if not pending:
+        return redirect(url_for("reporting.followup_login"))
+    form = ConfirmReceiptForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate() and (form.last_group.data or "").strip() == pending[-4:]:
+            session.pop("pending_receipt", None)
+            return redirect(url_for("reporting.receipt_done"), code=303)
+        flash(_("最后四位不对。请对照上面的回执码重新输入，并确认已经抄写下来。"), "error")
+        status = 400
+    groups = [pending[i : i + 4] for i in range(0, 20, 4)]
+    return render_template("reporting/receipt.html", groups=groups, form=form), status
+
+
+@bp.get("/tip/done")
+def receipt_done():
+    return render_template("reporting/done.html")
+
+
+def _opened() -> services.OpenedTip | None:
+    state = session.get("followup")
+    if not state:
+        return None
+    return services.OpenedTip(tip_id=state["tip_id"], data_key=base64.b64decode(state["key"]))
+
+
+@bp.route("/followup", methods=["GET", "POST"])
+def followup_login():
+    form = FollowupLoginForm()
+    if request.method == "GET":
+        return render_template("reporting/followup_login.html", form=form)
+    if not form.validate():
+        if form.csrf_token.errors:
+            flash(_("页面停留时间过长，已失效，请再次点击。"), "error")
+        return render_template("reporting/followup_login.html", form=form), 400
+    opened = services.open_with_receipt(get_session(), form.receipt.data or "")
+    if opened is None:
+        flash(_("回执码不正确，或该线索已按期删除。请核对后重新输入。"), "error")
+        return render_template("reporting/followup_login.html", form=form), 400
+    session.clear()
+    session.regenerate()
+    session["followup"] = {"tip_id": opened.tip_id, "key": base64.b64encode(opened.data_key).decode()}
+    return redirect(url_for("reporting.followup"), code=303)
+
+
+def _render_followup(message_form: MessageForm, status: int = 200):
+    opened = _opened()
+    if opened is None:
+        return redirect(url_for("reporting.followup_login"))
+    view = services.read_for_reporter(get_session(), opened)
+    if view is None:
+        session.clear()
+        abort(404)
+    return render_template(
+        "reporting/followup.html",
+        view=view,
+        message_form=message_form,
+        logout_form=EmptyForm(),
+        status_label=STATUS_LABELS.get(view.status, view.status),
+        status_explanation=STATUS_EXPLANATIONS.get(view.status, ""),
+        burden_by_code=BURDEN_BY_CODE,
+    ), status
+
+
+@bp.get("/followup/tip")
+def followup():
+    return _render_followup(MessageForm(formdata=None))
+
+
+@bp.post("/followup/message")
+def followup_message():
+    opened = _opened()
+    if opened is None:
+        flash(_("查看已超时，请重新输入回执码。您刚写的内容没有发出，请先复制保存。"), "error")
+        form = FollowupLoginForm(formdata=None)
+        return render_template("reporting/followup_login.html", form=form,
+                               unsent_message=request.form.get("message", "")), 401
+    form = MessageForm()
+    if not form.validate():
+        if form.csrf_token.errors:
+            flash(_("页面停留时间过长，已失效。您写的内容还在，请再次点击发送。"), "error")
+        return _render_followup(form, 400)
+    db = get_session()
+    try:
+        services.add_message(db, opened.tip_id, opened.data_key, form.message.data or "", services.AUTHOR_REPORTER)
+        db.commit()
+    except SQLAlchemyError:
+        db.rollback()
+        log.exception("storing a reporter message failed")
+        flash(_("补充内容没有保存成功，请稍后再试。您写的内容还在。"), "error")
+        return _render_followup(form, 503)
+    flash(_("补充内容已发送。"), "ok")
+    return redirect(url_for("reporting.followup"), code=303)
+
+
+@bp.post("/followup/logout")
+def followup_logout():
+    # Ends the session even if the token expired: leaving must always work.
+    EmptyForm().validate()
+    session.clear()
+    flash(_("已退出。回执码请继续妥善保管。"), "ok")
+    return redirect(url_for("reporting.followup_login"), code=303)

@@ -1,0 +1,61 @@
+"""`tipline serve`: both sites from one command, on two ports, without logging who asked.
+
+The reporter site logs no request at all (a line with a time of day next to a tip's arrival is a
+timestamp); the inspector site logs method, path and status, never an address or User-Agent.
+"""
+
+import logging
+import sys
+import threading
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+log = logging.getLogger("tipline.serve")
+
+
+class _AnonymousHandler(WSGIRequestHandler):
+    site = "reporter"
+
+    def address_string(self) -> str:  # never let the client address reach any log line
+        return "-"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if self.site == "reporter":
+            return
+        path = self.path.split("?", 1)[0]
+        log.info("inspector %s %s %s", self.command, path, code)
+
+    def log(self, type: str, message: str, *args) -> None:  # noqa: A002 (werkzeug's signature)
+        if type == "error":
+            log.error("%s: %s", self.site, message % args)
+
+
+class _ReporterHandler(_AnonymousHandler):
+    site = "reporter"
+
+
+class _InspectorHandler(_AnonymousHandler):
+    site = "inspector"
+
+
+def build_servers(reporter: Flask, inspector: Flask, host: str, reporter_port: int,
+                  inspector_port: int) -> tuple[BaseWSGIServer, BaseWSGIServer]:
+    return (
+        make_server(host, reporter_port, reporter, threaded=True, request_handler=_ReporterHandler),
+        make_server(host, inspector_port, inspector, threaded=True, request_handler=_InspectorHandler),
+    )
+
+
+def serve_forever(servers: tuple[BaseWSGIServer, ...]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:
+        for server in servers:
+            server.shutdown()

@@ -1,0 +1,167 @@
+"""Server-side sessions whose contents the server cannot read on its own.
+
+The cookie holds `<id>.<key>`; the table holds SHA-256(id) and the session data encrypted under `key`.
+A database copied during a session reveals nothing (DESIGN.md, inspector sessions), any worker on
+any host can serve the request, and the cookie has no expiry date, so it dies with the browser.
+"""
+
+import base64
+import hashlib
+import json
+import secrets
+from typing import Any
+
+from flask import Flask, Request, Response
+from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy import Float, LargeBinary, String, delete, select
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.datastructures import CallbackDict
+
+import crypto
+from app import clock
+from app.db import Base
+
+_REFRESH_AFTER_SECONDS = 60
+
+
+class ServerSession(Base):
+    __tablename__ = "sessions"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(String(16))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    idle_expires_at: Mapped[float] = mapped_column(Float, index=True)
+    absolute_expires_at: Mapped[float] = mapped_column(Float)
+
+
+class TiplineSession(CallbackDict, SessionMixin):
+    def __init__(self, initial: dict[str, Any] | None = None, sid: str | None = None,
+                 key: bytes | None = None, idle_expires_at: float = 0.0,
+                 absolute_expires_at: float = 0.0) -> None:
+        def on_update(self: "TiplineSession") -> None:
+            self.modified = True
+
+        super().__init__(initial, on_update)
+        self.sid = sid
+        self.key = key
+        self.idle_expires_at = idle_expires_at
+        self.absolute_expires_at = absolute_expires_at
+        self.modified = False
+        self.regenerate_requested = False
+        self.previous_sid: str | None = None
+
+    def regenerate(self) -> None:
+        """New id and key (at login): a session id seen before login is useless after it."""
+        if self.sid is not None:
+            self.previous_sid = self.sid
+        self.sid = None
+        self.key = None
+        self.absolute_expires_at = 0.0
+        self.regenerate_requested = True
+        self.modified = True
+
+
+def _hash_id(sid: str) -> str:
+    return hashlib.sha256(sid.encode("ascii")).hexdigest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class EncryptedSessionInterface(SessionInterface):
+    def __init__(self, site: str, cookie_name: str, idle_seconds: int, absolute_seconds: int) -> None:
+        self.site = site
+        self.cookie_name = cookie_name
+        self.idle_seconds = idle_seconds
+        self.absolute_seconds = absolute_seconds
+
+    def _db(self, app: Flask):
+        return app.extensions["tipline_sessionmaker"]()
+
+    def open_session(self, app: Flask, request: Request) -> TiplineSession:
+        cookie = request.cookies.get(self.cookie_name, "")
+        sid, _, key_text = cookie.partition(".")
+        if not sid or not key_text or len(cookie) > 200:
+            return TiplineSession()
+        try:
+            key = _unb64(key_text)
+            sid.encode("ascii")
+        except (ValueError, UnicodeEncodeError):
+            return TiplineSession()
+        now = clock.now()
+        with self._db(app) as db:
+            row = db.get(ServerSession, _hash_id(sid))
+            if row is None or row.site != self.site:
+                return TiplineSession()
+            if row.idle_expires_at < now or row.absolute_expires_at < now:
+                db.delete(row)
+                db.commit()
+                return TiplineSession()
+            try:
+                data = json.loads(crypto.decrypt_for_session(key, row.data, session_id=row.id))
+            except (crypto.CryptoError, ValueError):
+                return TiplineSession()
+        return TiplineSession(data, sid=sid, key=key, idle_expires_at=row.idle_expires_at,
+                              absolute_expires_at=row.absolute_expires_at)
+
+    def save_session(self, app: Flask, session: TiplineSession, response: Response) -> None:  # type: ignore[override]
+        cookie_kwargs = {
+            "path": "/",
+            "httponly": True,
+            "secure": bool(app.config.get("COOKIE_SECURE")),
+            "samesite": "Strict",
+        }
+        now = clock.now()
+        with self._db(app) as db:
+            if session.previous_sid is not None:
+                db.execute(delete(ServerSession).where(ServerSession.id == _hash_id(session.previous_sid)))
+            if not session:
+                if session.sid is not None:
+                    db.execute(delete(ServerSession).where(ServerSession.id == _hash_id(session.sid)))
+                    response.delete_cookie(self.cookie_name, path="/")
+                elif session.previous_sid is not None:
+                    response.delete_cookie(self.cookie_name, path="/")
+                db.commit()
+                return
+            stale = session.idle_expires_at - now < self.idle_seconds - _REFRESH_AFTER_SECONDS
+            if not (session.modified or stale):
+                return
+            is_new = session.sid is None
+            if is_new:
+                session.sid = _b64(secrets.token_bytes(24))
+                session.key = crypto.new_data_key()
+                session.absolute_expires_at = now + self.absolute_seconds
+            # Idle expiry rounded up to the minute: no finer time than that is kept, even here.
+            idle = float(int((now + self.idle_seconds) // 60 + 1) * 60)
+            row_id = _hash_id(session.sid)
+            payload = crypto.encrypt_for_session(
+                session.key, json.dumps(dict(session)).encode("utf-8"), session_id=row_id
+            )
+            row = db.get(ServerSession, row_id)
+            if row is None:
+                row = ServerSession(id=row_id, site=self.site, absolute_expires_at=session.absolute_expires_at)
+                db.add(row)
+            row.data = payload
+            row.idle_expires_at = idle
+            db.execute(delete(ServerSession).where(ServerSession.idle_expires_at < now))
+            db.commit()
+            if is_new:
+                response.set_cookie(self.cookie_name, f"{session.sid}.{_b64(session.key)}", **cookie_kwargs)
+
+
+def purge_expired(db) -> int:
+    now = clock.now()
+    expired = db.scalars(
+        select(ServerSession.id).where(
+            (ServerSession.idle_expires_at < now) | (ServerSession.absolute_expires_at < now)
+        )
+    ).all()
+    if expired:
+        db.execute(delete(ServerSession).where(ServerSession.id.in_(expired)))
+    return len(expired)

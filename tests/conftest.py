@@ -1,0 +1,216 @@
+"""Shared fixtures: a fresh data directory per test, both sites, and helpers that act like people.
+
+Browser and PostgreSQL tests skip locally when their server or browser is missing, but fail under
+CI=true: a skipped promise is not a kept one.
+"""
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyotp
+import pytest
+
+from app import create_inspector_app, create_reporter_app
+from app.db import session_scope
+from app.install import services as install
+
+ADMIN_PASSWORD = "correct horse battery staple"
+TEST_SECRET = "test-secret-" + "x" * 40
+CHROMIUM = "/usr/bin/chromium"
+
+
+def skip_or_fail(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@dataclass
+class Installed:
+    data_dir: Path
+    url: str
+    admin: str
+    admin_password: str
+    totp_secret: str
+    recovery_key: str
+    office: str
+
+    def totp(self, secret: str | None = None) -> str:
+        return pyotp.TOTP(secret or self.totp_secret).now()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def database_url(data_dir: Path) -> str:
+    return os.environ.get("TIPLINE_TEST_DATABASE_URL") or f"sqlite:///{data_dir / 'tipline.sqlite3'}"
+
+
+@pytest.fixture
+def config(data_dir: Path, database_url: str) -> dict:
+    return {"DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET}
+
+
+@pytest.fixture
+def installed(config: dict, data_dir: Path, database_url: str) -> Installed:
+    """`tipline init` done: schema, admin (password + TOTP) and the office `default`."""
+    install.migrate(database_url)
+    with session_scope(database_url) as db:
+        result = install.initialize(db, "admin", ADMIN_PASSWORD, data_dir=data_dir)
+        info = Installed(data_dir=data_dir, url=database_url, admin="admin", admin_password=ADMIN_PASSWORD,
+                         totp_secret=result.admin.totp_secret, recovery_key=result.recovery_key,
+                         office=result.office.code)
+    return info
+
+
+@pytest.fixture
+def reporter_app(installed: Installed, config: dict):
+    app = create_reporter_app(config)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def inspector_app(installed: Installed, config: dict):
+    app = create_inspector_app(config)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def reporter(reporter_app):
+    return reporter_app.test_client()
+
+
+@pytest.fixture
+def inspector_client(inspector_app):
+    return inspector_app.test_client()
+
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+_RECEIPT = re.compile(r'id="receipt"[^>]*>([\d ]+)<')
+
+
+def csrf_token(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "no CSRF token in page"
+    return match.group(1) or match.group(2)
+
+
+def hidden_value(html: str, name: str) -> str:
+    match = re.search(rf'name="{name}" type="hidden" value="([^"]*)"|type="hidden" name="{name}" value="([^"]*)"', html)
+    assert match, f"no hidden field {name}"
+    return match.group(1) if match.group(1) is not None else match.group(2)
+
+
+DEFAULT_TIP = {
+    "burden_types": ["checkin_ranking", "work_groups"],
+    "platform": "网格通APP",
+    "imposer_level": "county",
+    "imposer_name": "县委宣传部",
+    "frequency": "daily",
+    "hours_per_week": "6",
+    "region": "河南省周口市",
+    "description": "每天早上八点前必须在网格通APP打卡，积分每周排名，排名靠后要写检讨。",
+}
+
+
+class ReporterActions:
+    """Submits and follows up like a reporter with JavaScript off: form → preview → send → receipt."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def form_fields(self, **overrides) -> dict:
+        page = self.client.get("/tip").get_data(as_text=True)
+        fields = dict(DEFAULT_TIP)
+        fields.update(overrides)
+        fields["csrf_token"] = csrf_token(page)
+        fields["submission_nonce"] = hidden_value(page, "submission_nonce")
+        fields.setdefault("office", "default")
+        return fields
+
+    def submit(self, **overrides) -> str:
+        fields = self.form_fields(**overrides)
+        preview = self.client.post("/tip", data={**fields, "action": "preview"})
+        assert preview.status_code == 200, preview.get_data(as_text=True)[:2000]
+        sent = self.client.post("/tip", data={**fields, "action": "send"})
+        assert sent.status_code == 303, sent.status_code
+        page = self.client.get(sent.headers["Location"]).get_data(as_text=True)
+        match = _RECEIPT.search(page)
+        assert match, "no receipt on the receipt page"
+        receipt = match.group(1).replace(" ", "")
+        confirm = self.client.post("/tip/receipt", data={"csrf_token": csrf_token(page), "last_group": receipt[-4:]})
+        assert confirm.status_code == 303
+        return receipt
+
+    def open(self, receipt: str):
+        page = self.client.get("/followup").get_data(as_text=True)
+        return self.client.post("/followup", data={"csrf_token": csrf_token(page), "receipt": receipt})
+
+
+@pytest.fixture
+def reporting(reporter) -> ReporterActions:
+    return ReporterActions(reporter)
+
+
+class LiveServers:
+    def __init__(self, reporter_app, inspector_app) -> None:
+        from app.serving import build_servers
+
+        self.servers = build_servers(reporter_app, inspector_app, "127.0.0.1", 0, 0)
+        self.threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in self.servers]
+        for thread in self.threads:
+            thread.start()
+        self.reporter_url = f"http://127.0.0.1:{self.servers[0].server_port}"
+        self.inspector_url = f"http://127.0.0.1:{self.servers[1].server_port}"
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.fixture
+def live(reporter_app, inspector_app):
+    servers = LiveServers(reporter_app, inspector_app)
+    yield servers
+    servers.stop()
+
+
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not os.path.exists(CHROMIUM):
+        skip_or_fail(f"{CHROMIUM} is not installed (apt-get install chromium chromium-driver)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("playwright is not installed")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium):
+    """A JavaScript-off page by default: the reporter's worst case."""
+    context = chromium.new_context(java_script_enabled=False, locale="zh-CN")
+    page = context.new_page()
+    yield page
+    context.close()
