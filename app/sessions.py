@@ -3,6 +3,9 @@
 The cookie holds `<id>.<key>`; the table holds SHA-256(id) and the session data encrypted under `key`.
 A database copied during a session reveals nothing (DESIGN.md, inspector sessions), any worker on
 any host can serve the request, and the cookie has no expiry date, so it dies with the browser.
+
+The idle and absolute deadlines live inside the encrypted data; the clear row keeps only the date
+after which an abandoned row is purged, so that no time of day sits in the database next to a tip.
 """
 
 import base64
@@ -13,7 +16,9 @@ from typing import Any
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import Float, LargeBinary, String, delete, select
+from datetime import date, datetime
+
+from sqlalchemy import Date, LargeBinary, String, delete
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.datastructures import CallbackDict
 
@@ -22,6 +27,8 @@ from app import clock
 from app.db import Base
 
 _REFRESH_AFTER_SECONDS = 60
+_IDLE = "_idle_until"
+_ABSOLUTE = "_absolute_until"
 
 
 class ServerSession(Base):
@@ -31,8 +38,7 @@ class ServerSession(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     site: Mapped[str] = mapped_column(String(16))
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    idle_expires_at: Mapped[float] = mapped_column(Float, index=True)
-    absolute_expires_at: Mapped[float] = mapped_column(Float)
+    purge_after: Mapped[date] = mapped_column(Date, index=True)
 
 
 class TiplineSession(CallbackDict, SessionMixin):
@@ -99,16 +105,18 @@ class EncryptedSessionInterface(SessionInterface):
             row = db.get(ServerSession, _hash_id(sid))
             if row is None or row.site != self.site:
                 return TiplineSession()
-            if row.idle_expires_at < now or row.absolute_expires_at < now:
+            try:
+                data = json.loads(crypto.decrypt_for_session(key, row.data, session_id=row.id))
+                idle_until = float(data.pop(_IDLE))
+                absolute_until = float(data.pop(_ABSOLUTE))
+            except (crypto.CryptoError, ValueError, KeyError, TypeError):
+                return TiplineSession()
+            if idle_until < now or absolute_until < now:
                 db.delete(row)
                 db.commit()
                 return TiplineSession()
-            try:
-                data = json.loads(crypto.decrypt_for_session(key, row.data, session_id=row.id))
-            except (crypto.CryptoError, ValueError):
-                return TiplineSession()
-        return TiplineSession(data, sid=sid, key=key, idle_expires_at=row.idle_expires_at,
-                              absolute_expires_at=row.absolute_expires_at)
+        return TiplineSession(data, sid=sid, key=key, idle_expires_at=idle_until,
+                              absolute_expires_at=absolute_until)
 
     def save_session(self, app: Flask, session: TiplineSession, response: Response) -> None:  # type: ignore[override]
         cookie_kwargs = {
@@ -137,31 +145,27 @@ class EncryptedSessionInterface(SessionInterface):
                 session.sid = _b64(secrets.token_bytes(24))
                 session.key = crypto.new_data_key()
                 session.absolute_expires_at = now + self.absolute_seconds
-            # Idle expiry rounded up to the minute: no finer time than that is kept, even here.
-            idle = float(int((now + self.idle_seconds) // 60 + 1) * 60)
+            session.idle_expires_at = min(now + self.idle_seconds, session.absolute_expires_at)
             row_id = _hash_id(session.sid)
-            payload = crypto.encrypt_for_session(
-                session.key, json.dumps(dict(session)).encode("utf-8"), session_id=row_id
-            )
+            state = {**dict(session), _IDLE: session.idle_expires_at, _ABSOLUTE: session.absolute_expires_at}
+            payload = crypto.encrypt_for_session(session.key, json.dumps(state).encode("utf-8"), session_id=row_id)
             row = db.get(ServerSession, row_id)
             if row is None:
-                row = ServerSession(id=row_id, site=self.site, absolute_expires_at=session.absolute_expires_at)
+                row = ServerSession(id=row_id, site=self.site, purge_after=_purge_date(session.absolute_expires_at))
                 db.add(row)
             row.data = payload
-            row.idle_expires_at = idle
-            db.execute(delete(ServerSession).where(ServerSession.idle_expires_at < now))
+            purge_expired(db)
             db.commit()
             if is_new:
                 response.set_cookie(self.cookie_name, f"{session.sid}.{_b64(session.key)}", **cookie_kwargs)
 
 
+def _purge_date(absolute_until: float) -> date:
+    return datetime.fromtimestamp(absolute_until, clock.TIMEZONE).date()
+
+
 def purge_expired(db) -> int:
-    now = clock.now()
-    expired = db.scalars(
-        select(ServerSession.id).where(
-            (ServerSession.idle_expires_at < now) | (ServerSession.absolute_expires_at < now)
-        )
-    ).all()
-    if expired:
-        db.execute(delete(ServerSession).where(ServerSession.id.in_(expired)))
-    return len(expired)
+    """Delete rows whose absolute deadline has certainly passed (day granularity; the precise
+    deadlines are enforced when the cookie is presented)."""
+    result = db.execute(delete(ServerSession).where(ServerSession.purge_after < clock.today()))
+    return result.rowcount or 0

@@ -48,13 +48,12 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('site', sa.String(length=16), nullable=False),
     sa.Column('data', sa.LargeBinary(), nullable=False),
-    sa.Column('idle_expires_at', sa.Float(), nullable=False),
-    sa.Column('absolute_expires_at', sa.Float(), nullable=False),
+    sa.Column('purge_after', sa.Date(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sessions')),
     sqlite_with_rowid=False
     )
     with op.batch_alter_table('sessions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_sessions_idle_expires_at'), ['idle_expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sessions_purge_after'), ['purge_after'], unique=False)
 
     op.create_table('office_keys',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -159,7 +158,7 @@ def downgrade() -> None:
 
     op.drop_table('office_keys')
     with op.batch_alter_table('sessions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_sessions_idle_expires_at'))
+        batch_op.drop_index(batch_op.f('ix_sessions_purge_after'))
 
     op.drop_table('sessions')
     op.drop_table('offices')
