@@ -34,6 +34,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Truncate the WAL after each checkpoint instead of leaving old frames in a reused file.
+    cursor.execute("PRAGMA journal_size_limit=0")
     cursor.close()
 
 

@@ -3,6 +3,8 @@
 A successful unwrap is the password check: no separate password hash is stored.
 """
 
+import unicodedata
+
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from . import _aead, _random
@@ -21,7 +23,8 @@ def _derive(password: str, salt: bytes) -> bytes:
     if not isinstance(password, str):
         raise CryptoError()
     try:
-        secret = password.encode("utf-8")
+        # NFC: the same password typed with another input method or OS gives the same bytes.
+        secret = unicodedata.normalize("NFC", password).encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates
         raise CryptoError() from None
     return Argon2id(

@@ -48,11 +48,12 @@ def format_receipt(receipt: str) -> str:
 
 
 def normalize_receipt(text: str) -> str | None:
-    """Accept what a person types: spaces, dashes, full-width digits. None unless exactly 20 digits."""
+    """Accept what a person types: any spaces or punctuation between digits, full-width digits.
+    None unless exactly 20 ASCII digits remain."""
     if not isinstance(text, str) or len(text) > 200:
         return None
     folded = unicodedata.normalize("NFKC", text)
-    digits = "".join(ch for ch in folded if ch not in " -\t\r\n\u3000")
+    digits = "".join(ch for ch in folded if unicodedata.category(ch)[0] not in "ZPC")
     if len(digits) != RECEIPT_DIGITS or not digits.isascii() or not digits.isdigit():
         return None
     return digits

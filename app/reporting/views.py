@@ -131,7 +131,8 @@ def receipt():
     status = 200
     if request.method == "POST":
         if form.validate() and (form.last_group.data or "").strip() == pending[-4:]:
-            session.pop("pending_receipt", None)
+            # Nothing of this visit needs to outlive it: drop the server-side row now.
+            session.clear()
             return redirect(url_for("reporting.receipt_done"), code=303)
         flash(_("最后四位不对。请对照上面的回执码重新输入，并确认已经抄写下来。"), "error")
         status = 400
