@@ -132,9 +132,9 @@ class EncryptedSessionInterface(SessionInterface):
             if not session:
                 if session.sid is not None:
                     db.execute(delete(ServerSession).where(ServerSession.id == _hash_id(session.sid)))
-                    response.delete_cookie(self.cookie_name, path="/")
+                    response.delete_cookie(self.cookie_name, **cookie_kwargs)
                 elif session.previous_sid is not None:
-                    response.delete_cookie(self.cookie_name, path="/")
+                    response.delete_cookie(self.cookie_name, **cookie_kwargs)
                 db.commit()
                 return
             stale = session.idle_expires_at - now < self.idle_seconds - _REFRESH_AFTER_SECONDS

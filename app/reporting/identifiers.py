@@ -21,7 +21,14 @@ _PLATE = re.compile(
     r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z]"
     r"[ ·.]?[A-HJ-NP-Z0-9]{4,5}[A-HJ-NP-Z0-9挂学警港澳]"
 )
-_SMALL_UNIT = re.compile(r"[\u4e00-\u9fff]{1,8}(?:村民小组|居委会|村委会|社区|村|组|站|所|队)(?![\u4e00-\u9fff])")
+# Chinese has no word boundaries: take up to four characters before a small-unit suffix, then trim
+# leading function words ("我们马家村" → "马家村") and ignore generic terms ("农村", "工作组").
+_SMALL_UNIT = re.compile(r"[\u4e00-\u9fff]{1,4}?(?:村民小组|居委会|村委会|社区|村|组)")
+_LEADING_FUNCTION_CHARS = "我们你他她的在是了个和与及到从把被这那每各本全该对给向于就都也还要让由"
+_GENERIC_UNITS = {
+    "农村", "乡村", "村组", "工作组", "小组", "领导小组", "专班组", "督导组", "检查组", "调研组", "社区",
+    "城乡社区", "村里", "进村", "入村", "驻村", "包村", "村民小组", "村委会", "居委会", "本组", "分组",
+}
 
 
 def _valid_resident_id(number: str) -> bool:
@@ -65,5 +72,7 @@ def find_identifying_details(text: str) -> list[Finding]:
     for m in _PLATE.finditer(folded):
         add("plate", m.group())
     for m in _SMALL_UNIT.finditer(folded):
-        add("small_unit", m.group())
+        name = m.group().lstrip(_LEADING_FUNCTION_CHARS)
+        if len(name) >= 3 and name not in _GENERIC_UNITS:
+            add("small_unit", name)
     return findings
