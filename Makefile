@@ -19,10 +19,11 @@ run: install
 	$(BIN)/tipline serve
 
 ## Debian packages the tests need: Chromium + driver for browser flows, PostgreSQL for the scale-out path.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-test-deps:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/lib/postgresql/*/bin/postgres ] 2>/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			chromium chromium-driver postgresql fonts-noto-cjk >/dev/null; \
+	@if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ] || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			--no-install-recommends chromium chromium-driver postgresql >/dev/null; \
 	fi
 
 lint: install

@@ -8,8 +8,8 @@ import click
 
 from app.config import data_dir_from_env, database_url, ensure_secret_key
 from app.db import session_scope
-from app.install import services as install
 from app.inspectors.services import AccountError
+from app.install import services as install
 
 
 def _data_dir() -> Path:

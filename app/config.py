@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 
 
 class ConfigError(RuntimeError):

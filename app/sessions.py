@@ -12,12 +12,11 @@ import base64
 import hashlib
 import json
 import secrets
+from datetime import date, datetime
 from typing import Any
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
-from datetime import date, datetime
-
 from sqlalchemy import Date, LargeBinary, String, delete
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.datastructures import CallbackDict
@@ -119,12 +118,7 @@ class EncryptedSessionInterface(SessionInterface):
                               absolute_expires_at=absolute_until)
 
     def save_session(self, app: Flask, session: TiplineSession, response: Response) -> None:  # type: ignore[override]
-        cookie_kwargs = {
-            "path": "/",
-            "httponly": True,
-            "secure": bool(app.config.get("COOKIE_SECURE")),
-            "samesite": "Strict",
-        }
+        secure = bool(app.config.get("COOKIE_SECURE"))
         now = clock.now()
         with self._db(app) as db:
             if session.previous_sid is not None:
@@ -132,23 +126,24 @@ class EncryptedSessionInterface(SessionInterface):
             if not session:
                 if session.sid is not None:
                     db.execute(delete(ServerSession).where(ServerSession.id == _hash_id(session.sid)))
-                    response.delete_cookie(self.cookie_name, **cookie_kwargs)
+                    response.delete_cookie(self.cookie_name, path="/", secure=secure, httponly=True, samesite="Strict")
                 elif session.previous_sid is not None:
-                    response.delete_cookie(self.cookie_name, **cookie_kwargs)
+                    response.delete_cookie(self.cookie_name, path="/", secure=secure, httponly=True, samesite="Strict")
                 db.commit()
                 return
             stale = session.idle_expires_at - now < self.idle_seconds - _REFRESH_AFTER_SECONDS
             if not (session.modified or stale):
                 return
-            is_new = session.sid is None
-            if is_new:
+            is_new = session.sid is None or session.key is None
+            if session.sid is None or session.key is None:
                 session.sid = _b64(secrets.token_bytes(24))
                 session.key = crypto.new_data_key()
                 session.absolute_expires_at = now + self.absolute_seconds
+            sid, key = session.sid, session.key
             session.idle_expires_at = min(now + self.idle_seconds, session.absolute_expires_at)
-            row_id = _hash_id(session.sid)
+            row_id = _hash_id(sid)
             state = {**dict(session), _IDLE: session.idle_expires_at, _ABSOLUTE: session.absolute_expires_at}
-            payload = crypto.encrypt_for_session(session.key, json.dumps(state).encode("utf-8"), session_id=row_id)
+            payload = crypto.encrypt_for_session(key, json.dumps(state).encode("utf-8"), session_id=row_id)
             row = db.get(ServerSession, row_id)
             if row is None:
                 row = ServerSession(id=row_id, site=self.site, purge_after=_purge_date(session.absolute_expires_at))
@@ -157,7 +152,8 @@ class EncryptedSessionInterface(SessionInterface):
             purge_expired(db)
             db.commit()
             if is_new:
-                response.set_cookie(self.cookie_name, f"{session.sid}.{_b64(session.key)}", **cookie_kwargs)
+                response.set_cookie(self.cookie_name, f"{sid}.{_b64(key)}", path="/", secure=secure,
+                                    httponly=True, samesite="Strict")
 
 
 def _purge_date(absolute_until: float) -> date:

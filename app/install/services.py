@@ -26,7 +26,7 @@ from app.offices.services import (
 )
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-SETUP_TOKEN_FILE = "setup-token"
+SETUP_TOKEN_FILE = "setup-token"  # noqa: S105 (a file name, not a secret)
 
 
 def alembic_config(database_url: str) -> AlembicConfig:
@@ -116,14 +116,14 @@ class InitResult:
 
 
 def initialize(db: Session, admin_username: str, admin_password: str, *, data_dir: Path,
-               token: str | None = None) -> InitResult:
+               token: str | None = None, totp_secret: str | None = None) -> InitResult:
     """Create the admin, and the office `default` (or take over the one the first serve made);
     the office key is sealed to the admin. The recovery key is returned to be shown once."""
     ensure_settings(db)
     if has_admin(db):
         raise AccountError("already initialised")
     pending = db.get(PendingSetup, 1)
-    admin = create_inspector(db, admin_username, admin_password, is_admin=True)
+    admin = create_inspector(db, admin_username, admin_password, is_admin=True, totp_secret=totp_secret)
     if pending is None:
         new = create_office(db, DEFAULT_OFFICE_CODE, DEFAULT_OFFICE_NAME)
         office, office_key, private_key, recovery_key = new.office, new.office_key, new.private_key, new.recovery_key

@@ -31,6 +31,16 @@ class Tip(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     # Encrypted outcome note for the reporter (purpose "outcome"), set by inspectors.
     outcome: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # Triage routing facts (DESIGN.md: office, status, date, assignee are in the clear).
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inspectors.id", ondelete="SET NULL"), nullable=True, index=True)
+    duplicate_of_id: Mapped[str | None] = mapped_column(
+        ForeignKey("tips.id", ondelete="SET NULL"), nullable=True, index=True)
+    # Dates only: when the tip last changed, and when it reached a closed status (for retention).
+    updated_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # Inspectors' tags, a JSON list encrypted under the data key (purpose "tags").
+    tags: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class Message(Base):

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 
+
 @dataclass(frozen=True)
 class BurdenType:
     code: str

@@ -13,7 +13,13 @@ from app.formtools import choices
 from app.offices.models import Office
 from app.offices.services import list_offices
 from app.reporting import services
-from app.reporting.forms import ConfirmReceiptForm, EmptyForm, FollowupLoginForm, MessageForm, TipForm
+from app.reporting.forms import (
+    ConfirmReceiptForm,
+    EmptyForm,
+    FollowupLoginForm,
+    MessageForm,
+    TipForm,
+)
 from app.reporting.identifiers import find_identifying_details
 from app.reporting.taxonomy import (
     BURDEN_BY_CODE,
@@ -226,5 +232,6 @@ def followup_logout():
     # Ends the session even if the token expired: leaving must always work.
     EmptyForm().validate()
     session.clear()
+    session.regenerate()  # the old row (and the tip key in it) is deleted, not just emptied
     flash(_("已退出。回执码请继续妥善保管。"), "ok")
     return redirect(url_for("reporting.followup_login"), code=303)

@@ -3,7 +3,7 @@
 import logging
 import re
 import struct
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -27,7 +27,7 @@ def _time_markers(start: float, end: float) -> list[bytes]:
         markers.add(struct.pack(">q", second))
         markers.add(struct.pack("<d", float(second)))
         markers.add(struct.pack(">d", float(second)))
-        for tz in (timezone.utc, clock.TIMEZONE):
+        for tz in (UTC, clock.TIMEZONE):
             moment = datetime.fromtimestamp(second, tz)
             markers.add(moment.strftime("%H:%M:%S").encode())
             markers.add(moment.strftime("%Y-%m-%d %H:%M").encode())
