@@ -38,7 +38,7 @@ test: install system-test-deps lint check-migrations
 	$(BIN)/python -m pytest
 
 translations: install
-	$(BIN)/pybabel extract -F babel.cfg -o app/translations/messages.pot --no-location --omit-header .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o app/translations/messages.pot --no-location --sort-output --project tipline .
 	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
 	$(BIN)/pybabel compile -d app/translations
 
