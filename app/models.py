@@ -1,13 +1,16 @@
 """Every table, imported in one place for Alembic and for create_all in tests."""
 
+from app.audit.models import AuditEntry
 from app.db import Base
 from app.inspectors.models import Inspector, OfficeGrant
 from app.install.models import InstallSettings, PendingSetup
 from app.offices.models import Office, OfficeKey
 from app.reporting.models import Message, Tip
 from app.sessions import ServerSession
+from app.triage.models import StatusChange, TipNote
 
 __all__ = [
+    "AuditEntry",
     "Base",
     "InstallSettings",
     "Inspector",
@@ -17,5 +20,7 @@ __all__ = [
     "OfficeKey",
     "PendingSetup",
     "ServerSession",
+    "StatusChange",
     "Tip",
+    "TipNote",
 ]

@@ -22,6 +22,8 @@ class Inspector(Base):
     totp_last_step: Mapped[int] = mapped_column(default=0)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[float] = mapped_column(default=0.0)
+    # Bumped by a password change, reset or disable: sessions that carry an older value end.
+    auth_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     created_on: Mapped[date] = mapped_column(Date)
 
 
