@@ -71,7 +71,11 @@ def create_reporter_app(config: dict[str, Any] | None = None) -> Flask:
 
 def create_inspector_app(config: dict[str, Any] | None = None) -> Flask:
     app = _create_app("inspector", "tl_i", config)
+    from app.admin.views import bp as admin_bp
     from app.inspectors.views import bp as inspectors_bp
+    from app.triage.views import bp as triage_bp
 
     app.register_blueprint(inspectors_bp)
+    app.register_blueprint(triage_bp)
+    app.register_blueprint(admin_bp)
     return app

@@ -119,3 +119,153 @@ def seed(count: int, office_code: str, with_receipts: bool, random_seed: int | N
     for receipt in receipts:
         click.echo(receipt)
     click.echo(f"seeded {count} tips into office {office_code}", err=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Administration from the shell. Secrets come on standard input, one per line; every action is
+# recorded in the audit log like its web counterpart.
+
+
+def _admin_session(db, admin_name: str, password: str):
+    from app.admin import services as admin
+
+    try:
+        return admin.admin_from_password(db, admin_name, password)
+    except admin.AdminError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _office(db, code: str):
+    from app.offices.services import get_office_by_code
+
+    office = get_office_by_code(db, code)
+    if office is None:
+        raise click.ClickException(f"no office with code {code!r}")
+    return office
+
+
+def _admin_error(error: Exception) -> click.ClickException:
+    return click.ClickException(str(error))
+
+
+@main.group()
+def inspector() -> None:
+    """Inspector accounts."""
+
+
+@inspector.command("add")
+@click.argument("name")
+@click.option("--office", "office_codes", multiple=True, required=True, help="office code (repeatable)")
+@click.option("--admin", "admin_name", required=True, help="an administrator who holds the office keys")
+@click.option("--is-admin", is_flag=True, help="make the new account an administrator")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def inspector_add(name: str, office_codes: tuple[str, ...], admin_name: str, is_admin: bool, as_json: bool) -> None:
+    """Add inspector NAME with access to --office (stdin: admin password, then the new password)."""
+    from app.admin import services as admin
+
+    admin_password, password = read_stdin_lines(2)
+    url = _prepare(_data_dir())
+    try:
+        with session_scope(url) as db:
+            actor, held = _admin_session(db, admin_name, admin_password)
+            for code in office_codes:
+                _office(db, code)
+            added = admin.add_inspector(db, actor, held, name, password, list(office_codes),
+                                        is_admin=is_admin, via="cli")
+            out = {"inspector": added.inspector.username, "totp_secret": added.totp_secret,
+                   "office": office_codes[0], "offices": list(office_codes), "admin": is_admin}
+    except admin.AdminError as error:
+        raise _admin_error(error) from None
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+    else:
+        click.echo(f"inspector: {out['inspector']}\nTOTP secret (shown once): {out['totp_secret']}\n"
+                   f"offices: {', '.join(out['offices'])}")
+
+
+@main.group()
+def office() -> None:
+    """Receiving offices and their keys."""
+
+
+@office.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="the name reporters see")
+@click.option("--admin", "admin_name", required=True)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def office_add(code: str, name: str, admin_name: str, as_json: bool) -> None:
+    """Add office CODE (stdin: admin password). Prints its offline recovery key once."""
+    from app.admin import services as admin
+
+    (admin_password,) = read_stdin_lines(1)
+    url = _prepare(_data_dir())
+    try:
+        with session_scope(url) as db:
+            actor, _held = _admin_session(db, admin_name, admin_password)
+            added = admin.add_office(db, actor, code, name, via="cli")
+            out = {"office": added.office.code, "name": added.office.name, "recovery_key": added.recovery_key}
+    except admin.AdminError as error:
+        raise _admin_error(error) from None
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+    else:
+        click.echo(f"office: {out['office']} ({out['name']})\n"
+                   f"recovery key (store it offline, shown once): {out['recovery_key']}")
+
+
+@office.command("rotate-key")
+@click.argument("code")
+@click.option("--admin", "admin_name", required=True)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def office_rotate_key(code: str, admin_name: str, as_json: bool) -> None:
+    """New key pair for new tips of CODE (stdin: admin password); old tips still open."""
+    from app.admin import services as admin
+
+    (admin_password,) = read_stdin_lines(1)
+    url = _prepare(_data_dir())
+    try:
+        with session_scope(url) as db:
+            actor, _held = _admin_session(db, admin_name, admin_password)
+            rotated = admin.rotate_office_key(db, actor, _office(db, code), via="cli")
+            out = {"office": code, "key_id": rotated.office_key.id, "granted": rotated.granted}
+    except admin.AdminError as error:
+        raise _admin_error(error) from None
+    click.echo(json.dumps(out) if as_json else
+               f"office {code}: new key {out['key_id']}, granted to {out['granted']} inspector(s)")
+
+
+@office.command("recover")
+@click.argument("code")
+@click.option("--admin", "admin_name", required=True)
+def office_recover(code: str, admin_name: str) -> None:
+    """Grant every key of CODE to ADMIN from the recovery key (stdin: admin password, recovery key)."""
+    from app.admin import services as admin
+
+    admin_password, recovery_key = read_stdin_lines(2)
+    url = _prepare(_data_dir())
+    try:
+        with session_scope(url) as db:
+            actor, _held = _admin_session(db, admin_name, admin_password)
+            opened = admin.recover_office(db, actor, _office(db, code), recovery_key, via="cli")
+    except admin.AdminError as error:
+        raise _admin_error(error) from None
+    click.echo(f"office {code}: {len(opened)} key generation(s) granted to {admin_name}")
+
+
+@main.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Exit 0 and print OK if the chain is intact; otherwise name the first bad row and exit 1."""
+    from app.audit import services as audit_log
+
+    url = _prepare(_data_dir())
+    with session_scope(url) as db:
+        result = audit_log.verify(db)
+    if not result.ok:
+        click.echo(result.describe(), err=True)
+        raise SystemExit(1)
+    click.echo(result.describe())

@@ -214,3 +214,49 @@ def browser_page(chromium):
     page = context.new_page()
     yield page
     context.close()
+
+
+class InspectorActions:
+    """Logs in to the inspector site like a person: GET the form, fill username, password, TOTP.
+
+    Codes are computed by pyotp from the account's secret. A code can be used once, so unless a test
+    passes its own code, the account's last used step is forgotten first (replay has its own tests).
+    """
+
+    def __init__(self, client, installed: Installed) -> None:
+        self.client = client
+        self.installed = installed
+
+    def forget_totp_use(self, username: str) -> None:
+        from sqlalchemy import update
+
+        from app.inspectors.models import Inspector
+
+        with session_scope(self.installed.url) as db:
+            db.execute(update(Inspector).where(Inspector.username == username).values(totp_last_step=0))
+
+    def login(self, username: str | None = None, password: str | None = None, secret: str | None = None,
+              code: str | None = None):
+        username = username or self.installed.admin
+        password = self.installed.admin_password if password is None else password
+        if code is None:
+            self.forget_totp_use(username)
+            code = pyotp.TOTP(secret or self.installed.totp_secret).now()
+        page = self.client.get("/login").get_data(as_text=True)
+        return self.client.post("/login", data={"csrf_token": csrf_token(page), "username": username,
+                                                "password": password, "totp": code})
+
+    def logout(self):
+        page = self.client.get("/").get_data(as_text=True)
+        return self.client.post("/logout", data={"csrf_token": csrf_token(page)})
+
+    def post(self, page_path: str, action: str, data: dict):
+        """POST a form the way the browser would: take the CSRF token from the page that shows it."""
+        page = self.client.get(page_path)
+        assert page.status_code == 200, (page_path, page.status_code)
+        return self.client.post(action, data={"csrf_token": csrf_token(page.get_data(as_text=True)), **data})
+
+
+@pytest.fixture
+def inspector(inspector_client, installed) -> InspectorActions:
+    return InspectorActions(inspector_client, installed)

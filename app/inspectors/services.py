@@ -32,7 +32,8 @@ def check_password_strength(password: str) -> None:
         raise AccountError("password too short")
 
 
-def create_inspector(db: Session, username: str, password: str, *, is_admin: bool = False) -> NewInspector:
+def create_inspector(db: Session, username: str, password: str, *, is_admin: bool = False,
+                     totp_secret: str | None = None) -> NewInspector:
     username = username.strip()
     if not username or len(username) > USERNAME_MAX or not username.isprintable():
         raise AccountError("invalid username")
@@ -40,7 +41,8 @@ def create_inspector(db: Session, username: str, password: str, *, is_admin: boo
         raise AccountError("username taken")
     check_password_strength(password)
     pair = crypto.generate_keypair()
-    totp_secret = pyotp.random_base32()
+    # The set-up page confirms a code before the account exists, so it may bring its own secret.
+    totp_secret = totp_secret or pyotp.random_base32()
     inspector = Inspector(
         username=username,
         is_admin=is_admin,
@@ -82,3 +84,46 @@ def verify_password(db: Session, username: str, password: str) -> tuple[Inspecto
         return inspector, crypto.unwrap_private_key(inspector.wrapped_private_key, password)
     except crypto.CryptoError:
         return None
+
+
+def change_password(db: Session, inspector: Inspector, current_password: str, new_password: str) -> None:
+    """Re-wrap the inspector's private key under the new password (the key pair and grants stay)."""
+    check_password_strength(new_password)
+    try:
+        private_key = crypto.unwrap_private_key(inspector.wrapped_private_key, current_password)
+        inspector.wrapped_private_key = crypto.wrap_private_key(private_key, new_password)
+    except crypto.CryptoError:
+        raise AccountError("wrong password") from None
+    inspector.auth_epoch += 1
+    db.flush()
+
+
+@dataclass(frozen=True, repr=False)
+class NewCredentials:
+    private_key: bytes
+    totp_secret: str
+
+
+def reset_credentials(db: Session, inspector: Inspector, new_password: str) -> NewCredentials:
+    """A forgotten password: a new key pair, wrapped under the new password, and a new TOTP secret.
+
+    Every grant sealed to the old key is deleted (nobody can open it any more); the caller re-grants
+    the offices it holds keys for.
+    """
+    check_password_strength(new_password)
+    pair = crypto.generate_keypair()
+    try:
+        wrapped = crypto.wrap_private_key(pair.private_key, new_password)
+    except crypto.CryptoError:
+        raise AccountError("invalid password") from None
+    for grant in db.scalars(select(OfficeGrant).where(OfficeGrant.inspector_id == inspector.id)):
+        db.delete(grant)
+    inspector.public_key = pair.public_key
+    inspector.wrapped_private_key = wrapped
+    inspector.totp_secret = pyotp.random_base32()
+    inspector.totp_last_step = 0
+    inspector.failed_logins = 0
+    inspector.locked_until = 0.0
+    inspector.auth_epoch += 1
+    db.flush()
+    return NewCredentials(private_key=pair.private_key, totp_secret=inspector.totp_secret)
