@@ -260,3 +260,31 @@ class InspectorActions:
 @pytest.fixture
 def inspector(inspector_client, installed) -> InspectorActions:
     return InspectorActions(inspector_client, installed)
+
+
+class TipFactory:
+    """Tips stored directly through the reporting service (sealed like real ones, no receipt KDF)."""
+
+    def __init__(self, installed: Installed) -> None:
+        self.installed = installed
+
+    def create(self, office: str = "default", received_on=None, status: str = "new", **fields) -> str:
+        import crypto
+        from app.offices.services import get_office_by_code
+        from app.reporting import services
+
+        content = {"burden_types": ["work_groups"], "platform": "政务钉钉", "imposer_level": "township",
+                   "imposer_name": "", "frequency": "daily", "hours_per_week": 3.0, "region": "湖南省邵阳市",
+                   "description": "工作群太多。"}
+        content.update(fields)
+        with session_scope(self.installed.url) as db:
+            tip = services.store_tip(
+                db, get_office_by_code(db, office), services.TipContent(**content),
+                lookup_id=os.urandom(32), reporter_public_key=crypto.generate_keypair().public_key,
+                received_on=received_on, status=status)
+            return tip.id
+
+
+@pytest.fixture
+def tips(installed) -> TipFactory:
+    return TipFactory(installed)

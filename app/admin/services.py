@@ -55,7 +55,7 @@ def granted_office_ids(db: Session, inspector: Inspector) -> set[int]:
     rows = db.execute(select(OfficeKey.office_id, OfficeKey.id, Office.current_key_id)
                       .join(OfficeGrant, OfficeGrant.office_key_id == OfficeKey.id)
                       .join(Office, Office.id == OfficeKey.office_id)
-                      .where(OfficeGrant.inspector_id == inspector.id)).tuples()
+                      .where(OfficeGrant.inspector_id == inspector.id))
     return {office_id for office_id, key_id, current in rows if key_id == current}
 
 

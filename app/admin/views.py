@@ -325,7 +325,7 @@ def audit_log():
     action = form.action.data if not form.action.errors and form.action.data else None
     entries = audit.page(db, page_number=page_number, per_page=AUDIT_PER_PAGE, action=action)
     result = audit.verify(db)
-    names = dict(db.execute(select(Inspector.id, Inspector.username)).tuples())
+    names = {row[0]: row[1] for row in db.execute(select(Inspector.id, Inspector.username))}
     audit.record(db, audit.ADMIN_AUDIT_VIEW, actor_id=_me().id, detail={"page": page_number})
     db.commit()
     return render_template("inspector/admin/audit.html", entries=entries, result=result, names=names,

@@ -32,7 +32,9 @@ def start_session(result: LoginResult) -> None:
 
 
 def end_session() -> None:
+    """Logout: the server-side row is deleted (a new, empty session may carry the goodbye message)."""
     session.clear()
+    session.regenerate()
 
 
 def current_inspector() -> Inspector | None:

@@ -222,7 +222,7 @@ def inspector_names(db: Session, ids: set[int | None]) -> dict[int, str]:
     wanted = [i for i in ids if i is not None]
     if not wanted:
         return {}
-    return dict(db.execute(select(Inspector.id, Inspector.username).where(Inspector.id.in_(wanted))).tuples())
+    return {row[0]: row[1] for row in db.execute(select(Inspector.id, Inspector.username).where(Inspector.id.in_(wanted)))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -488,6 +488,6 @@ def status_counts(db: Session, keys: OfficeKeys) -> dict[str, int]:
     counts = dict.fromkeys(STATUSES, 0)
     if keys:
         rows = db.execute(select(Tip.status, func.count()).where(Tip.office_key_id.in_(list(keys)))
-                          .group_by(Tip.status)).tuples()
-        counts.update(dict(rows))
+                          .group_by(Tip.status))
+        counts.update({row[0]: row[1] for row in rows})
     return counts

@@ -1,0 +1,272 @@
+"""Login: password + TOTP, one message for every failure, replay, lockout per account, sessions."""
+
+import pyotp
+import pytest
+from sqlalchemy import func, select
+
+from app import clock
+from app.db import session_scope
+from app.inspectors import login as login_service
+from app.inspectors.models import Inspector
+from app.sessions import ServerSession
+
+GENERIC = "用户名、密码或动态码不正确，或账户暂时锁定。请稍后再试。"
+COOKIE = "tl_i"
+
+
+def _inspector(installed, username="admin") -> Inspector:
+    with session_scope(installed.url) as db:
+        return db.scalar(select(Inspector).where(Inspector.username == username))
+
+
+def _session_rows(installed) -> int:
+    with session_scope(installed.url) as db:
+        return db.scalar(select(func.count()).select_from(ServerSession))
+
+
+def test_login_succeeds_with_password_and_totp(inspector, inspector_client):
+    response = inspector.login()
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+    page = inspector_client.get("/")
+    assert page.status_code == 200
+    assert "线索队列" in page.get_data(as_text=True)
+
+
+def test_pages_need_login(inspector_client):
+    for path in ("/", "/tips/abc", "/admin/", "/admin/audit", "/password"):
+        response = inspector_client.get(path)
+        assert response.status_code == 303, path
+        assert response.headers["Location"].startswith("/login")
+
+
+@pytest.mark.parametrize("case", ["wrong password", "wrong code", "unknown user", "empty code"])
+def test_every_failure_looks_the_same(inspector, installed, case):
+    good = pyotp.TOTP(installed.totp_secret).now()
+    wrong = f"{(int(good) + 1) % 1_000_000:06d}"
+    fields = {
+        "wrong password": ("admin", "not the password at all", good),
+        "wrong code": ("admin", installed.admin_password, wrong),
+        "unknown user": ("nobody", installed.admin_password, good),
+        "empty code": ("admin", installed.admin_password, "abcdef"),
+    }[case]
+    response = inspector.login(*fields[:2], code=fields[2])
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert GENERIC in html
+    # The username stays; the password and the code do not come back.
+    assert installed.admin_password not in html
+    assert fields[2] not in html
+
+
+def test_unknown_users_spend_the_password_time(inspector, monkeypatch):
+    spent = []
+    monkeypatch.setattr("crypto.spend_password_time", lambda password: spent.append(1))
+    inspector.login("nobody", "whatever password", code="123456")
+    assert spent == [1]
+
+
+def test_totp_accepts_one_step_either_side_and_refuses_two(installed, inspector, monkeypatch):
+    totp = pyotp.TOTP(installed.totp_secret)
+    now = clock.now()
+    for offset, expected in ((-30, 303), (30, 303), (-60, 400), (90, 400)):
+        inspector.forget_totp_use("admin")
+        code = totp.at(now + offset)
+        assert inspector.login(code=code).status_code == expected, offset
+        inspector.client.delete_cookie(COOKIE)
+
+
+def test_a_used_code_is_refused(installed, inspector):
+    code = pyotp.TOTP(installed.totp_secret).now()
+    inspector.forget_totp_use("admin")
+    assert inspector.login(code=code).status_code == 303
+    inspector.client.delete_cookie(COOKIE)
+    replay = inspector.login(code=code)
+    assert replay.status_code == 400
+    assert GENERIC in replay.get_data(as_text=True)
+
+
+def test_matching_step_refuses_steps_not_after_the_last_one():
+    secret = pyotp.random_base32()
+    now = 1_700_000_000.0
+    step = int(now // 30)
+    code = pyotp.TOTP(secret).at(now)
+    assert login_service.matching_step(secret, code, now, 0) == step
+    assert login_service.matching_step(secret, code, now, step) is None
+    assert login_service.matching_step(secret, code, now, step - 1) == step
+    assert login_service.matching_step(secret, " " + code[:3] + " " + code[3:], now, 0) == step
+    assert login_service.matching_step(secret, "12345", now, 0) is None
+
+
+def test_lock_delay_grows_and_is_capped():
+    delays = [login_service.lock_delay(n) for n in range(1, 16)]
+    assert delays[:4] == [0, 0, 0, 0]
+    assert delays[4:8] == [30, 60, 120, 240]
+    assert max(delays) == 3600
+    assert delays == sorted(delays)
+
+
+def test_lockout_is_per_account_and_refuses_even_the_right_password(installed, inspector, monkeypatch):
+    with session_scope(installed.url) as db:
+        from app.inspectors.services import create_inspector
+
+        other = create_inspector(db, "colleague", "another long password")
+        other_secret = other.totp_secret
+    for _ in range(5):
+        assert inspector.login(password="wrong password!!", code="000000").status_code == 400
+    admin = _inspector(installed)
+    assert admin.failed_logins == 5
+    assert admin.locked_until - clock.now() == pytest.approx(30, abs=2)
+    # Locked: even everything right fails, with the same message.
+    refused = inspector.login()
+    assert refused.status_code == 400 and GENERIC in refused.get_data(as_text=True)
+    # Another account is not affected (lockout counts per account, never per address).
+    assert inspector.login("colleague", "another long password", other_secret).status_code == 303
+    inspector.client.delete_cookie(COOKIE)
+    # After the delay, a further failure locks for longer.
+    later = clock.now() + 31
+    monkeypatch.setattr(clock, "now", lambda: later)
+    assert inspector.login(password="wrong password!!", code="000000").status_code == 400
+    admin = _inspector(installed)
+    assert admin.failed_logins == 6
+    assert admin.locked_until - later == pytest.approx(60, abs=2)
+    # And the right credentials work again once the lock has passed.
+    much_later = later + 61
+    monkeypatch.setattr(clock, "now", lambda: much_later)
+    inspector.forget_totp_use("admin")
+    code = pyotp.TOTP(installed.totp_secret).at(much_later)
+    assert inspector.login(code=code).status_code == 303
+    assert _inspector(installed).failed_logins == 0
+
+
+def test_disabled_accounts_fail_the_same_way(installed, inspector):
+    with session_scope(installed.url) as db:
+        from app.inspectors.services import create_inspector
+
+        new = create_inspector(db, "gone", "another long password")
+        new.inspector.disabled = True
+        secret = new.totp_secret
+    response = inspector.login("gone", "another long password", secret)
+    assert response.status_code == 400
+    assert GENERIC in response.get_data(as_text=True)
+
+
+def test_login_gives_a_new_session_id_and_the_old_one_dies(inspector, inspector_client):
+    inspector_client.get("/login")
+    before = inspector_client.get_cookie(COOKIE).value
+    assert inspector.login().status_code == 303
+    after = inspector_client.get_cookie(COOKIE).value
+    assert before != after
+    assert before.split(".")[0] != after.split(".")[0]
+    inspector_client.set_cookie(COOKIE, before)
+    response = inspector_client.get("/")
+    assert response.status_code == 303 and response.headers["Location"].startswith("/login")
+
+
+def _row_exists(installed, cookie: str) -> bool:
+    import hashlib
+
+    row_id = hashlib.sha256(cookie.split(".")[0].encode()).hexdigest()
+    with session_scope(installed.url) as db:
+        return db.get(ServerSession, row_id) is not None
+
+
+def test_logout_deletes_the_server_side_row(installed, inspector, inspector_client):
+    inspector.login()
+    cookie = inspector_client.get_cookie(COOKIE).value
+    assert _row_exists(installed, cookie)
+    response = inspector.logout()
+    assert response.status_code == 303
+    assert not _row_exists(installed, cookie)
+    inspector_client.set_cookie(COOKIE, cookie)
+    assert inspector_client.get("/").status_code == 303
+
+
+def test_idle_expiry_after_30_minutes(inspector, inspector_client, monkeypatch):
+    inspector.login()
+    start = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: start + 29 * 60)
+    assert inspector_client.get("/").status_code == 200  # activity refreshes the idle deadline
+    monkeypatch.setattr(clock, "now", lambda: start + 29 * 60 + 31 * 60)
+    response = inspector_client.get("/")
+    assert response.status_code == 303 and response.headers["Location"].startswith("/login")
+
+
+def test_absolute_expiry_after_8_hours_despite_activity(inspector, inspector_client, monkeypatch):
+    inspector.login()
+    start = clock.now()
+    t = start
+    while t < start + 8 * 3600 - 20 * 60:
+        t += 20 * 60
+        monkeypatch.setattr(clock, "now", lambda t=t: t)
+        assert inspector_client.get("/").status_code == 200
+    monkeypatch.setattr(clock, "now", lambda: start + 8 * 3600 + 1)
+    response = inspector_client.get("/")
+    assert response.status_code == 303 and response.headers["Location"].startswith("/login")
+
+
+def test_password_change_rewraps_the_key_and_ends_other_sessions(installed, inspector, inspector_app,
+                                                                 tips, inspector_client):
+    tip_id = tips.create()
+    other = inspector_app.test_client()
+    from tests.conftest import InspectorActions  # noqa: PLC0415
+
+    second = InspectorActions(other, installed)
+    inspector.login()
+    second.login()
+    new_password = "a brand new long passphrase"
+    response = inspector.post("/password", "/password", {
+        "current_password": installed.admin_password, "new_password": new_password,
+        "new_password2": new_password})
+    assert response.status_code == 303
+    assert inspector_client.get(f"/tips/{tip_id}").status_code == 200  # this session goes on
+    assert other.get("/").status_code == 303                           # the other one ended
+    inspector.logout()
+    assert inspector.login(password=installed.admin_password).status_code == 400
+    assert inspector.login(password=new_password).status_code == 303
+    assert inspector_client.get(f"/tips/{tip_id}").status_code == 200  # same key pair, same grants
+
+
+def test_password_change_with_a_wrong_current_password(inspector, installed):
+    inspector.login()
+    response = inspector.post("/password", "/password", {
+        "current_password": "not my password", "new_password": "a brand new long passphrase",
+        "new_password2": "a brand new long passphrase"})
+    assert response.status_code == 400
+    assert "当前密码不正确" in response.get_data(as_text=True)
+
+
+def test_next_parameter_only_goes_to_this_site(inspector, inspector_client):
+    page = inspector_client.get("/login").get_data(as_text=True)
+    from tests.conftest import csrf_token  # noqa: PLC0415
+
+    inspector.forget_totp_use("admin")
+    code = pyotp.TOTP(inspector.installed.totp_secret).now()
+    response = inspector_client.post("/login?next=//evil.example/", data={
+        "csrf_token": csrf_token(page), "username": "admin", "password": inspector.installed.admin_password,
+        "totp": code})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+
+
+def test_the_inspector_site_never_reads_addresses_or_user_agents():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "app"
+    for folder in ("inspectors", "triage", "admin", "audit"):
+        for path in (root / folder).rglob("*.py"):
+            text = path.read_text()
+            assert "remote_addr" not in text and "User-Agent" not in text and "user_agent" not in text, path
+
+
+def test_audit_records_login_success_and_failure_without_unknown_names(installed, inspector):
+    from app.audit.models import AuditEntry
+
+    inspector.login("someone-unknown", "some password here", code="123456")
+    inspector.login()
+    with session_scope(installed.url) as db:
+        rows = list(db.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+    actions = [r.action for r in rows]
+    assert "login.failure" in actions and "login.success" in actions
+    assert all("someone-unknown" not in r.detail and "someone-unknown" not in r.target for r in rows)
+    assert all(installed.admin_password not in r.detail for r in rows)
