@@ -102,3 +102,85 @@ def encrypted_size(plaintext_size: int) -> int:
     """Bytes stored for a file of this size (header plus sealed chunks)."""
     chunks = plaintext_size // CHUNK_SIZE + 1
     return _HEADER_SIZE + chunks * (CHUNK_SIZE + _aead.TAG_SIZE)
+
+
+SEALED_CHUNK_SIZE = CHUNK_SIZE + _aead.TAG_SIZE
+HEADER_SIZE = _HEADER_SIZE
+
+
+class FileSealer:
+    """Push-style encrypt_file, for producers that are called rather than iterated (an upload parser,
+    an encoder writing to a file object). Produces exactly the blobs encrypt_file would.
+
+    `header` is the first blob; `update` returns the chunks that became complete; `finalize` returns
+    the final (padded) chunk. Holds at most one chunk of plaintext.
+    """
+
+    def __init__(self, data_key: bytes, *, tip_id: str, file_id: str) -> None:
+        salt = _random.token_bytes(_SALT_SIZE)
+        self.header = bytes([FILE_VERSION]) + salt
+        self._aead = _file_key(data_key, salt, tip_id, file_id)
+        self._buffer = bytearray()
+        self._counter = 0
+        self._finished = False
+
+    def update(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        if self._finished:
+            raise CryptoError()
+        self._buffer += data
+        out = []
+        # Keep the last whole chunk back while it might still be the final one (encrypt_file does the
+        # same: a file that ends on a boundary gets an extra, empty, padded final chunk).
+        while len(self._buffer) > CHUNK_SIZE:
+            out.append(self._aead.encrypt(_nonce(self._counter, False), bytes(self._buffer[:CHUNK_SIZE]),
+                                          self.header))
+            del self._buffer[:CHUNK_SIZE]
+            self._counter += 1
+        return out
+
+    def finalize(self) -> list[bytes]:
+        """The remaining blobs: one full chunk if the data ended on a boundary, then the final chunk."""
+        if self._finished:
+            raise CryptoError()
+        self._finished = True
+        out = []
+        if len(self._buffer) == CHUNK_SIZE:
+            out.append(self._aead.encrypt(_nonce(self._counter, False), bytes(self._buffer), self.header))
+            self._buffer.clear()
+            self._counter += 1
+        out.append(self._aead.encrypt(_nonce(self._counter, True), _aead.pad(bytes(self._buffer), CHUNK_SIZE),
+                                      self.header))
+        self._buffer.clear()
+        return out
+
+
+class ChunkOpener:
+    """Random access to a file sealed by encrypt_file or FileSealer: any chunk decrypts on its own.
+
+    `chunk_count` is the number of sealed chunks after the header. The last one must carry the final
+    flag and every other must not, so a file cut short at a chunk boundary still fails to open at its
+    (claimed) last chunk.
+    """
+
+    def __init__(self, data_key: bytes, header: bytes, *, tip_id: str, file_id: str, chunk_count: int) -> None:
+        if (not isinstance(header, bytes | bytearray) or len(header) != _HEADER_SIZE
+                or header[0] != FILE_VERSION or not isinstance(chunk_count, int) or chunk_count < 1):
+            raise CryptoError()
+        self._header = bytes(header)
+        self._aead = _file_key(data_key, self._header[1:], tip_id, file_id)
+        self.chunk_count = chunk_count
+
+    def open_chunk(self, index: int, blob: bytes | bytearray | memoryview) -> bytes:
+        """The plaintext of chunk `index` (0-based, after the header); the final chunk comes unpadded."""
+        if not isinstance(index, int) or not 0 <= index < self.chunk_count:
+            raise CryptoError()
+        final = index == self.chunk_count - 1
+        try:
+            plain = self._aead.decrypt(_nonce(index, final), bytes(blob), self._header)
+        except (InvalidTag, TypeError, ValueError):
+            raise CryptoError() from None
+        if final:
+            return _aead.unpad(plain)
+        if len(plain) != CHUNK_SIZE:
+            raise CryptoError()
+        return plain

@@ -318,3 +318,81 @@ def test_header_layout_and_version(blobs: list[bytes]) -> None:
 def test_non_blob_input_is_refused(file_key: bytes, blobs_arg: object) -> None:
     with pytest.raises(crypto.CryptoError):
         b"".join(crypto.decrypt_file(file_key, blobs_arg, **IDS))
+
+
+# --- push-style sealer and random access ---------------------------------------------------------
+
+
+def seal_pushed(key: bytes, data: bytes, piece_size: int, **ids: str) -> list[bytes]:
+    sealer = files.FileSealer(key, **(ids or IDS))
+    out = [sealer.header]
+    for piece in pieces(data, piece_size):
+        out.extend(sealer.update(piece))
+    out.extend(sealer.finalize())
+    return out
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 7])
+@pytest.mark.parametrize("piece_size", [1000, CHUNK, CHUNK + 1, 10**6])
+def test_sealer_matches_encrypt_file(monkeypatch: pytest.MonkeyPatch, size: int, piece_size: int) -> None:
+    monkeypatch.setattr(_random, "token_bytes", lambda n: bytes(range(n)))
+    key = bytes(range(32))
+    data = pattern(size, seed=size)
+    assert seal_pushed(key, data, piece_size) == list(crypto.encrypt_file(key, [data], **IDS))
+
+
+def test_sealer_refuses_use_after_finalize(file_key: bytes) -> None:
+    sealer = files.FileSealer(file_key, **IDS)
+    sealer.finalize()
+    with pytest.raises(crypto.CryptoError):
+        sealer.update(b"more")
+    with pytest.raises(crypto.CryptoError):
+        sealer.finalize()
+
+
+def opener_for(key: bytes, blobs: list[bytes], **ids: str) -> files.ChunkOpener:
+    return files.ChunkOpener(key, blobs[0], chunk_count=len(blobs) - 1, **(ids or IDS))
+
+
+@pytest.mark.parametrize("size", [0, 5, CHUNK, 2 * CHUNK + 5])
+def test_random_access_in_any_order(file_key: bytes, size: int) -> None:
+    data = pattern(size, seed=7)
+    out = encrypt(file_key, data)
+    opener = opener_for(file_key, out)
+    order = list(reversed(range(opener.chunk_count)))
+    plain = {i: opener.open_chunk(i, out[1 + i]) for i in order}
+    assert b"".join(plain[i] for i in range(opener.chunk_count)) == data
+
+
+def test_random_access_detects_truncation(file_key: bytes) -> None:
+    out = encrypt(file_key, pattern(2 * CHUNK + 5))
+    short = files.ChunkOpener(file_key, out[0], chunk_count=2, **IDS)  # claims chunk 1 is the last
+    short.open_chunk(0, out[1])
+    with pytest.raises(crypto.CryptoError):
+        short.open_chunk(1, out[2])
+    longer = files.ChunkOpener(file_key, out[0], chunk_count=4, **IDS)  # the real final is not last
+    with pytest.raises(crypto.CryptoError):
+        longer.open_chunk(2, out[3])
+
+
+def test_random_access_refuses_wrong_position_key_or_ids(file_key: bytes, blobs: list[bytes]) -> None:
+    opener = opener_for(file_key, blobs)
+    with pytest.raises(crypto.CryptoError):
+        opener.open_chunk(0, blobs[2])  # chunk 1 presented as chunk 0
+    for bad in (-1, opener.chunk_count, "0"):
+        with pytest.raises(crypto.CryptoError):
+            opener.open_chunk(bad, blobs[1])  # type: ignore[arg-type]
+    with pytest.raises(crypto.CryptoError):
+        opener.open_chunk(0, flipped(blobs[1], 3))
+    with pytest.raises(crypto.CryptoError):
+        opener_for(crypto.new_data_key(), blobs).open_chunk(0, blobs[1])
+    with pytest.raises(crypto.CryptoError):
+        opener_for(file_key, blobs, tip_id="tip-2", file_id="file-1").open_chunk(0, blobs[1])
+
+
+@pytest.mark.parametrize("header", [b"", b"\x43" + bytes(15), b"\x44" + bytes(16), None])
+def test_random_access_refuses_bad_header(file_key: bytes, header: object) -> None:
+    with pytest.raises(crypto.CryptoError):
+        files.ChunkOpener(file_key, header, chunk_count=1, **IDS)  # type: ignore[arg-type]
+    with pytest.raises(crypto.CryptoError):
+        files.ChunkOpener(file_key, b"\x43" + bytes(16), chunk_count=0, **IDS)
