@@ -11,7 +11,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app import db, i18n, security
-from app.config import load_config
+from app.config import ConfigError, load_config
+from app.flood import services as flood
 from app.sessions import EncryptedSessionInterface
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -46,6 +47,10 @@ def _create_app(site: str, cookie_name: str, config: dict[str, Any] | None) -> F
         idle_seconds=settings["SESSION_IDLE_MINUTES"] * 60,
         absolute_seconds=settings["INSPECTOR_SESSION_ABSOLUTE_HOURS"] * 3600,
     )
+    try:
+        app.extensions["tipline_flood"] = flood.settings_from_config(app.config)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     db.init_app(app)
     i18n.init_app(app)
     security.init_app(app)

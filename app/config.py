@@ -25,6 +25,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 110 * 1024 * 1024,
     "COOKIE_SECURE": False,
     "WTF_CSRF_TIME_LIMIT": 4 * 3600,
+    # Flood protection (app/flood): "off" only for load tests on loopback; serve warns at start.
+    "FLOOD_PROTECTION": "on",
+    "POW_SUBMISSION_THRESHOLD": "10 per minute",
+    "POW_FAILED_RECEIPT_THRESHOLD": "10 per minute",
+    "SUBMISSION_RATE_LIMIT": "120 per minute",
+    "RECEIPT_RATE_LIMIT": "120 per minute",
 }
 
 _ENV_INT = {"SESSION_IDLE_MINUTES", "INSPECTOR_SESSION_ABSOLUTE_HOURS", "DESCRIPTION_MAX_CHARS"}

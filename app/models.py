@@ -2,6 +2,7 @@
 
 from app.audit.models import AuditEntry
 from app.db import Base
+from app.flood.models import RateBucket, SpentToken
 from app.inspectors.models import Inspector, OfficeGrant
 from app.install.models import InstallSettings, PendingSetup
 from app.offices.models import Office, OfficeKey
@@ -19,7 +20,9 @@ __all__ = [
     "OfficeGrant",
     "OfficeKey",
     "PendingSetup",
+    "RateBucket",
     "ServerSession",
+    "SpentToken",
     "StatusChange",
     "Tip",
     "TipNote",

@@ -15,6 +15,8 @@ class Office(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_on: Mapped[date] = mapped_column(Date)
+    # Closed tips are crypto-shredded this many days after they were closed (app/retention).
+    retention_days: Mapped[int] = mapped_column(default=180, server_default="180")
     # The key new tips are sealed to; older keys stay for opening older tips after a rotation.
     current_key_id: Mapped[int | None] = mapped_column(
         ForeignKey("office_keys.id", use_alter=True), nullable=True

@@ -57,6 +57,8 @@ class TipForm(FlaskForm):
     )
     # Guards against a double click or a reload sending the same tip twice.
     submission_nonce = HiddenField()
+    # Honeypot: hidden from people (and labelled "leave empty" for screen readers); bots fill it.
+    website = StringField(_l("请勿填写此栏"), validators=[Optional(), Length(max=0, message=_l("请清空“请勿填写此栏”一栏后再提交。"))])
 
     def validate_description(self, field: TextAreaField) -> None:
         if not (field.data or "").strip():

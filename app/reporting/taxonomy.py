@@ -10,7 +10,7 @@ class BurdenType:
     code: str
     label: object
     rule: object | None
-    examples: object
+    examples: object | None
 
 
 BURDEN_TYPES: tuple[BurdenType, ...] = (
@@ -36,7 +36,7 @@ BURDEN_TYPES: tuple[BurdenType, ...] = (
                _l("线上督查检查、为留台账重走流程")),
     BurdenType("meetings_documents", _l("会议、文件过多"), None,
                _l("以线上会议代替工作、冗长文件")),
-    BurdenType("other", _l("其他"), None, _l("请在下面的经过中说明")),
+    BurdenType("other", _l("其他"), None, None),
 )
 BURDEN_CODES = tuple(b.code for b in BURDEN_TYPES)
 BURDEN_BY_CODE = {b.code: b for b in BURDEN_TYPES}

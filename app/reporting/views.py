@@ -4,11 +4,22 @@ import base64
 import logging
 import secrets
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import get_session
+from app.flood import services as flood
 from app.formtools import choices
 from app.offices.models import Office
 from app.offices.services import list_offices
@@ -36,6 +47,34 @@ log = logging.getLogger(__name__)
 _MAX_REMEMBERED_NONCES = 20
 
 
+def _flood_settings() -> flood.FloodSettings:
+    return current_app.extensions["tipline_flood"]
+
+
+def _challenge() -> flood.Challenge | None:
+    return flood.issue_challenge(get_session(), _flood_settings(), current_app.config["SECRET_KEY"])
+
+
+def _flood_message(error: flood.FloodError) -> str:
+    if error.reason == "wait":
+        return _("为防止恶意刷屏，请再等 %(seconds)s 秒后重新点击。您填写的内容都还在。", seconds=error.retry_after)
+    if error.reason == "rate_limited":
+        return _("现在提交的人太多，请 %(seconds)s 秒后再试。您填写的内容都还在。", seconds=max(error.retry_after, 1))
+    return _("安全校验已失效，请重新点击。您填写的内容都还在。")
+
+
+def _check_flood(kind: str) -> flood.FloodError | None:
+    """Hard rate limit, then the proof of work (or wait token). Spends the token on success."""
+    db = get_session()
+    try:
+        flood.check_rate_limit(db, _flood_settings(), kind)
+        flood.check(db, _flood_settings(), current_app.config["SECRET_KEY"],
+                    request.form.get("pow_token", ""), request.form.get("pow_solution", ""))
+    except flood.FloodError as error:
+        return error
+    return None
+
+
 @bp.get("/")
 def landing():
     return render_template("reporting/landing.html")
@@ -59,6 +98,22 @@ def _tip_form() -> tuple[TipForm, list[Office]]:
 
 def _render_form(form: TipForm, offices: list[Office], status: int = 200):
     return render_template("reporting/tip_form.html", form=form, offices=offices, burden_types=BURDEN_TYPES), status
+
+
+def _render_preview(form: TipForm, offices: list[Office], content: services.TipContent, status: int = 200):
+    return render_template(
+        "reporting/preview.html",
+        form=form,
+        content=content,
+        office=next(o for o in offices if o.code == form.office.data),
+        show_office=len(offices) > 1,
+        findings=find_identifying_details(
+            " ".join([content.description, content.platform, content.imposer_name, content.region])),
+        burden_by_code=BURDEN_BY_CODE,
+        levels=dict(IMPOSER_LEVELS),
+        frequencies=dict(FREQUENCIES),
+        challenge=_challenge(),
+    ), status
 
 
 def _content(form: TipForm) -> services.TipContent:
@@ -97,26 +152,20 @@ def tip_submit():
         return _render_form(form, offices, 400)
     content = _content(form)
     if action != "send":
-        return render_template(
-            "reporting/preview.html",
-            form=form,
-            content=content,
-            office=next(o for o in offices if o.code == form.office.data),
-            show_office=len(offices) > 1,
-            findings=find_identifying_details(
-                " ".join([content.description, content.platform, content.imposer_name, content.region])),
-            burden_by_code=BURDEN_BY_CODE,
-            levels=dict(IMPOSER_LEVELS),
-            frequencies=dict(FREQUENCIES),
-        )
+        return _render_preview(form, offices, content)
     nonce = form.submission_nonce.data or ""
     if nonce and nonce in session.get("sent_nonces", []):
         # The same form sent twice (double click, reload): the first one already made the tip.
         return redirect(url_for("reporting.receipt"), code=303)
+    flood_error = _check_flood(flood.SUBMISSION)
+    if flood_error is not None:
+        flash(_flood_message(flood_error), "error")
+        return _render_preview(form, offices, content, 429 if flood_error.reason == "rate_limited" else 400)
     office = next(o for o in offices if o.code == form.office.data)
     db = get_session()
     try:
         receipt = services.submit_tip(db, office, content)
+        flood.record(db, flood.SUBMISSION)
         db.commit()
     except SQLAlchemyError:
         db.rollback()
@@ -158,19 +207,32 @@ def _opened() -> services.OpenedTip | None:
     return services.OpenedTip(tip_id=state["tip_id"], data_key=base64.b64decode(state["key"]))
 
 
+def _render_followup_login(form: FollowupLoginForm, status: int = 200, **extra):
+    return render_template("reporting/followup_login.html", form=form, challenge=_challenge(), **extra), status
+
+
 @bp.route("/followup", methods=["GET", "POST"])
 def followup_login():
     form = FollowupLoginForm()
     if request.method == "GET":
-        return render_template("reporting/followup_login.html", form=form)
+        return _render_followup_login(form)
     if not form.validate():
         if form.csrf_token.errors:
             flash(_("页面停留时间过长，已失效，请再次点击。"), "error")
-        return render_template("reporting/followup_login.html", form=form), 400
-    opened = services.open_with_receipt(get_session(), form.receipt.data or "")
+        return _render_followup_login(form, 400)
+    flood_error = _check_flood(flood.RECEIPT_ATTEMPT)
+    if flood_error is not None:
+        flash(_flood_message(flood_error), "error")
+        return _render_followup_login(form, 429 if flood_error.reason == "rate_limited" else 400)
+    db = get_session()
+    opened = services.open_with_receipt(db, form.receipt.data or "")
+    flood.record(db, flood.RECEIPT_ATTEMPT)
+    if opened is None:
+        flood.record(db, flood.RECEIPT_FAILED)
+    db.commit()
     if opened is None:
         flash(_("回执码不正确，或该线索已按期删除。请核对后重新输入。"), "error")
-        return render_template("reporting/followup_login.html", form=form), 400
+        return _render_followup_login(form, 400)
     session.clear()
     session.regenerate()
     session["followup"] = {"tip_id": opened.tip_id, "key": base64.b64encode(opened.data_key).decode()}
@@ -206,9 +268,8 @@ def followup_message():
     opened = _opened()
     if opened is None:
         flash(_("查看已超时，请重新输入回执码。您刚写的内容没有发出，请先复制保存。"), "error")
-        form = FollowupLoginForm(formdata=None)
-        return render_template("reporting/followup_login.html", form=form,
-                               unsent_message=request.form.get("message", "")), 401
+        return _render_followup_login(FollowupLoginForm(formdata=None), 401,
+                                      unsent_message=request.form.get("message", ""))
     form = MessageForm()
     if not form.validate():
         if form.csrf_token.errors:
