@@ -80,7 +80,7 @@ def init(admin_name: str, as_json: bool) -> None:
 def serve(host: str, reporter_port: int, inspector_port: int) -> None:
     """Serve the reporter site and the inspector site (first run: prints the set-up link)."""
     from app import create_inspector_app, create_reporter_app
-    from app.serving import build_servers, serve_forever
+    from app.serving import build_servers, serve_forever, start_daily
 
     data_dir = _data_dir()
     url = _prepare(data_dir)
@@ -95,7 +95,11 @@ def serve(host: str, reporter_port: int, inspector_port: int) -> None:
     if token:
         click.echo(f"first run: open http://{shown_host}:{inspector_port}/setup/{token} to create the "
                    "administrator (one-time link; `tipline init` does the same without a browser)")
+    if str(reporter.config.get("FLOOD_PROTECTION", "on")).lower() in {"off", "0", "false", "no"}:
+        click.echo("WARNING: flood protection is OFF (TIPLINE_FLOOD_PROTECTION=off): proof of work and "
+                   "rate limits are disabled. Use this only for load tests on loopback.", err=True)
     sys.stdout.flush()
+    start_daily(lambda: run_purge(url))
     serve_forever(servers)
 
 
@@ -269,3 +273,34 @@ def audit_verify() -> None:
         click.echo(result.describe(), err=True)
         raise SystemExit(1)
     click.echo(result.describe())
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="only count what is due")
+def purge(dry_run: bool) -> None:
+    """Crypto-shred closed tips past their office's retention period (also runs daily under serve)."""
+    from app import clock
+    from app.retention.services import tips_due
+
+    data_dir = _data_dir()
+    url = _prepare(data_dir)
+    if dry_run:
+        with session_scope(url) as db:
+            click.echo(f"due for deletion: {len(tips_due(db, clock.today()))}")
+        return
+    report = run_purge(url)
+    click.echo(f"keys destroyed: {report.keys_destroyed}, tips deleted: {report.tips_deleted}")
+
+
+def run_purge(url: str):
+    """One retention run, audit-logged (counts only)."""
+    from app import clock
+    from app.audit import services as audit
+    from app.retention.services import purge as purge_tips
+
+    with session_scope(url) as db:
+        report = purge_tips(db, clock.today())
+        if report.keys_destroyed or report.tips_deleted:
+            audit.record(db, "retention.purge", target="tips",
+                         detail={"keys_destroyed": report.keys_destroyed, "tips_deleted": report.tips_deleted})
+    return report

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 import crypto
 from app import clock
 from app.install.services import receipt_salt
+from app.retention.services import deletion_date_of
 from app.offices.models import Office, OfficeKey
 from app.reporting.models import Message, Tip
 
@@ -70,6 +71,8 @@ class ReporterView:
     content: TipContent
     outcome: str | None
     messages: list[ConversationEntry] = field(default_factory=list)
+    deletion_on: date | None = None
+    retention_days: int = 180
 
 
 def new_id() -> str:
@@ -155,8 +158,11 @@ def read_for_reporter(db: Session, opened: OpenedTip) -> ReporterView | None:
         )
         for m in db.scalars(select(Message).where(Message.tip_id == tip.id).order_by(Message.position))
     ]
+    office = db.get(Office, tip.office_id)
+    retention_days = office.retention_days if office else 180
     return ReporterView(status=tip.status, received_on=tip.received_on, content=content,
-                        outcome=outcome, messages=messages)
+                        outcome=outcome, messages=messages, retention_days=retention_days,
+                        deletion_on=deletion_date_of(db, tip))
 
 
 def add_message(db: Session, tip_id: str, data_key: bytes, text: str, author: str) -> Message:
