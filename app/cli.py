@@ -304,3 +304,36 @@ def run_purge(url: str):
             audit.record(db, "retention.purge", target="tips",
                          detail={"keys_destroyed": report.keys_destroyed, "tips_deleted": report.tips_deleted})
     return report
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup(file: Path) -> None:
+    """Write a consistent archive of the database (ciphertext only, safe to store) to FILE."""
+    from app.backup.services import BackupError, backup_to_file
+    from app.db import engine_for
+
+    data_dir = _data_dir()
+    try:
+        report = backup_to_file(engine_for(_url(data_dir)), file)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"backup written: {file} (schema {report.revision}, {sum(report.rows.values())} rows)")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore(file: Path) -> None:
+    """Restore FILE into an empty data directory (same passwords, receipts and recovery keys work)."""
+    from app.backup.services import BackupError
+    from app.backup.services import restore as restore_archive
+    from app.db import engine_for
+
+    data_dir = _data_dir()
+    ensure_secret_key(data_dir)
+    url = _url(data_dir)
+    try:
+        report = restore_archive(engine_for(url), url, file)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"restored {sum(report.rows.values())} rows from {file} into {data_dir}")
