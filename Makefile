@@ -35,7 +35,7 @@ check-migrations: install
 
 ## Command 2: set up and run every test (what .ci/run runs).
 test: install system-test-deps lint check-migrations
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --db=both
 
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o app/translations/messages.pot --no-location --sort-output --project tipline .

@@ -10,7 +10,7 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from app import db, i18n, security
+from app import db, i18n, inputs, security
 from app.config import ConfigError, load_config
 from app.flood import services as flood
 from app.sessions import EncryptedSessionInterface
@@ -54,6 +54,7 @@ def _create_app(site: str, cookie_name: str, config: dict[str, Any] | None) -> F
     db.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
+    inputs.init_app(app)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

@@ -49,9 +49,44 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption("--db", default=os.environ.get("TIPLINE_TEST_DB", "sqlite"),
+                     choices=("sqlite", "postgresql", "both"),
+                     help="database backend(s) for every database-backed test (make test: both)")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "database_backend" in metafunc.fixturenames:
+        choice = metafunc.config.getoption("--db")
+        backends = ["sqlite", "postgresql"] if choice == "both" else [choice]
+        metafunc.parametrize("database_backend", backends, scope="session")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from tests.pgserver import PostgresServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        skip_or_fail("PostgreSQL server binaries not found (apt-get install postgresql)")
+    server = PostgresServer(bindir).start()
+    try:
+        server.make_template()
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def database_url(data_dir: Path) -> str:
-    return os.environ.get("TIPLINE_TEST_DATABASE_URL") or f"sqlite:///{data_dir / 'tipline.sqlite3'}"
+def database_url(request, data_dir: Path, database_backend: str) -> str:
+    """A fresh, migrated-or-empty database per test: a SQLite file in the data directory, or a new
+    PostgreSQL database cloned from a migrated template on the suite's own server."""
+    if database_backend == "sqlite":
+        return f"sqlite:///{data_dir / 'tipline.sqlite3'}"
+    server = request.getfixturevalue("postgres_server")
+    name = server.new_database()
+    request.addfinalizer(lambda: server.drop_database(name))
+    return server.url(name)
 
 
 @pytest.fixture

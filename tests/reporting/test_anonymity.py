@@ -45,7 +45,8 @@ def _data_dir_bytes(data_dir: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in data_dir.rglob("*") if p.is_file()}
 
 
-def test_data_directory_holds_no_text_no_address_and_no_time_of_day(reporter_app, installed, caplog):
+def test_data_directory_holds_no_text_no_address_and_no_time_of_day(reporter_app, installed, caplog, request,
+                                                                    database_backend):
     caplog.set_level(logging.DEBUG)
     client = reporter_app.test_client()
     client.environ_base.update({"REMOTE_ADDR": CLIENT_ADDRESS, "HTTP_USER_AGENT": USER_AGENT})
@@ -58,7 +59,16 @@ def test_data_directory_holds_no_text_no_address_and_no_time_of_day(reporter_app
     end = clock.now()
 
     files = _data_dir_bytes(installed.data_dir)
-    assert any(name.endswith(".sqlite3") for name in files)
+    if database_backend == "sqlite":
+        assert any(name.endswith(".sqlite3") for name in files)
+        time_checked = True
+    else:
+        # The PostgreSQL server's own files (heap, WAL, log). Its WAL commit records carry transaction
+        # timestamps (microseconds since 2000) by design: a documented limit of the scale-out path,
+        # so only the application's own encodings of time are checked there.
+        server = request.getfixturevalue("postgres_server")
+        files.update({str(p): p.read_bytes() for p in server.root.rglob("*") if p.is_file()})
+        time_checked = True
     needles = {
         "description": SECRET_TEXT.encode(),
         "description (part)": "暗号鸭嘴兽".encode(),
@@ -73,8 +83,9 @@ def test_data_directory_holds_no_text_no_address_and_no_time_of_day(reporter_app
     for name, content in files.items():
         for what, needle in needles.items():
             assert needle not in content, f"{what} found in {name}"
-        for marker in _time_markers(start, end):
-            assert marker not in content, f"time of day {marker!r} found in {name}"
+        if time_checked:
+            for marker in _time_markers(start, end):
+                assert marker not in content, f"time of day {marker!r} found in {name}"
     logs = caplog.text
     assert CLIENT_ADDRESS not in logs and "quokka" not in logs and SECRET_TEXT not in logs
 
