@@ -33,6 +33,14 @@ def test_login_succeeds_with_password_and_totp(inspector, inspector_client):
     assert "线索队列" in page.get_data(as_text=True)
 
 
+def test_inspector_pages_are_chinese_with_a_switch_to_english(inspector, inspector_client):
+    inspector.login()
+    html = inspector_client.get("/").get_data(as_text=True)
+    assert 'lang="zh-Hans"' in html and 'hreflang="en"' in html
+    english = inspector_client.get("/?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in english
+
+
 def test_pages_need_login(inspector_client):
     for path in ("/", "/tips/abc", "/admin/", "/admin/audit", "/password"):
         response = inspector_client.get(path)
@@ -68,8 +76,10 @@ def test_unknown_users_spend_the_password_time(inspector, monkeypatch):
 
 def test_totp_accepts_one_step_either_side_and_refuses_two(installed, inspector, monkeypatch):
     totp = pyotp.TOTP(installed.totp_secret)
-    now = clock.now()
-    for offset, expected in ((-30, 303), (30, 303), (-60, 400), (90, 400)):
+    # A frozen clock mid-step: the Argon2id time between typing and checking cannot cross a step.
+    now = (int(clock.now() // 30) * 30) + 15.0
+    monkeypatch.setattr(clock, "now", lambda: now)
+    for offset, expected in ((-30, 303), (30, 303), (0, 303), (-60, 400), (60, 400)):
         inspector.forget_totp_use("admin")
         code = totp.at(now + offset)
         assert inspector.login(code=code).status_code == expected, offset
