@@ -69,7 +69,11 @@ def _create_app(site: str, cookie_name: str, config: dict[str, Any] | None) -> F
 
 def create_reporter_app(config: dict[str, Any] | None = None) -> Flask:
     app = _create_app("reporter", "tl_r", config)
+    from app.evidence.spool import SpoolingRequest
     from app.reporting.views import bp as reporting_bp
+
+    # Uploads go into encrypted spools, never into Werkzeug's plaintext temporary files.
+    app.request_class = SpoolingRequest
 
     app.register_blueprint(reporting_bp)
     return app
@@ -78,10 +82,12 @@ def create_reporter_app(config: dict[str, Any] | None = None) -> Flask:
 def create_inspector_app(config: dict[str, Any] | None = None) -> Flask:
     app = _create_app("inspector", "tl_i", config)
     from app.admin.views import bp as admin_bp
+    from app.evidence.views import bp as evidence_bp
     from app.inspectors.views import bp as inspectors_bp
     from app.triage.views import bp as triage_bp
 
     app.register_blueprint(inspectors_bp)
     app.register_blueprint(triage_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(evidence_bp)
     return app

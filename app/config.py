@@ -22,7 +22,8 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_IDLE_MINUTES": 30,
     "INSPECTOR_SESSION_ABSOLUTE_HOURS": 8,
     "DESCRIPTION_MAX_CHARS": 20000,
-    "MAX_CONTENT_LENGTH": 110 * 1024 * 1024,
+    # None: room for ATTACHMENT_MAX_FILES files of ATTACHMENT_MAX_MB each plus the form's text.
+    "MAX_CONTENT_LENGTH": None,
     "COOKIE_SECURE": False,
     "WTF_CSRF_TIME_LIMIT": 4 * 3600,
     # Flood protection (app/flood): "off" only for load tests on loopback; serve warns at start.
@@ -31,9 +32,26 @@ DEFAULTS: dict[str, Any] = {
     "POW_FAILED_RECEIPT_THRESHOLD": "10 per minute",
     "SUBMISSION_RATE_LIMIT": "120 per minute",
     "RECEIPT_RATE_LIMIT": "120 per minute",
+    # Attachments (issue 4): per tip or message, per file, and for all files together.
+    "ATTACHMENT_MAX_FILES": 5,
+    "ATTACHMENT_MAX_MB": 20,
+    "ATTACHMENT_QUOTA_MB": 2048,
+    # From this share of the quota on, files are refused (text tips still go through).
+    "ATTACHMENT_QUOTA_NEARLY_FULL_PERCENT": 95,
+    # Hostile files: decoded image size, and what an Office file (a zip) may expand to.
+    "ATTACHMENT_MAX_PIXELS": 40_000_000,
+    "ATTACHMENT_ZIP_MAX_ENTRIES": 1000,
+    "ATTACHMENT_ZIP_MAX_MB": 100,
+    "ATTACHMENT_ZIP_MAX_RATIO": 200,
 }
 
-_ENV_INT = {"SESSION_IDLE_MINUTES", "INSPECTOR_SESSION_ABSOLUTE_HOURS", "DESCRIPTION_MAX_CHARS"}
+# Room for the form's text fields (MAX_FORM_MEMORY_SIZE) and multipart overhead, besides the files.
+FORM_ALLOWANCE = 10 * 1024 * 1024
+
+_ENV_INT = {"SESSION_IDLE_MINUTES", "INSPECTOR_SESSION_ABSOLUTE_HOURS", "DESCRIPTION_MAX_CHARS",
+            "MAX_CONTENT_LENGTH", "ATTACHMENT_MAX_FILES", "ATTACHMENT_MAX_MB", "ATTACHMENT_QUOTA_MB",
+            "ATTACHMENT_QUOTA_NEARLY_FULL_PERCENT", "ATTACHMENT_MAX_PIXELS", "ATTACHMENT_ZIP_MAX_ENTRIES",
+            "ATTACHMENT_ZIP_MAX_MB", "ATTACHMENT_ZIP_MAX_RATIO"}
 _ENV_BOOL = {"COOKIE_SECURE"}
 
 
@@ -90,6 +108,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     data_dir = Path(config["DATA_DIR"]).resolve()
     config["DATA_DIR"] = str(data_dir)
     config["DATABASE_URL"] = database_url(data_dir, config.get("DATABASE_URL"))
+    if not config.get("MAX_CONTENT_LENGTH"):
+        files = int(config["ATTACHMENT_MAX_FILES"]) * int(config["ATTACHMENT_MAX_MB"]) * 1024 * 1024
+        config["MAX_CONTENT_LENGTH"] = files + FORM_ALLOWANCE
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _read_secret_key(data_dir)
     if len(config["SECRET_KEY"]) < 32:

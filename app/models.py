@@ -2,6 +2,7 @@
 
 from app.audit.models import AuditEntry
 from app.db import Base
+from app.evidence.models import Attachment, AttachmentChunk, HeldUpload, HeldUploadChunk
 from app.flood.models import RateBucket, SpentToken
 from app.inspectors.models import Inspector, OfficeGrant
 from app.install.models import InstallSettings, PendingSetup
@@ -11,8 +12,12 @@ from app.sessions import ServerSession
 from app.triage.models import StatusChange, TipNote
 
 __all__ = [
+    "Attachment",
+    "AttachmentChunk",
     "AuditEntry",
     "Base",
+    "HeldUpload",
+    "HeldUploadChunk",
     "InstallSettings",
     "Inspector",
     "Message",

@@ -5,6 +5,7 @@ Services never commit: the view commits once and only then shows a receipt.
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
@@ -79,17 +80,21 @@ def new_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def submit_tip(db: Session, office: Office, content: TipContent) -> str:
+def submit_tip(db: Session, office: Office, content: TipContent, *,
+               attach: Callable[[Tip, bytes], object] | None = None) -> str:
     """Seal and store a tip; returns the receipt. The caller commits before showing it."""
     receipt = crypto.new_receipt()
     keys = crypto.derive_receipt_keys(receipt, receipt_salt(db))
-    store_tip(db, office, content, lookup_id=keys.lookup_id, reporter_public_key=keys.public_key)
+    store_tip(db, office, content, lookup_id=keys.lookup_id, reporter_public_key=keys.public_key, attach=attach)
     return receipt
 
 
 def store_tip(db: Session, office: Office, content: TipContent, *, lookup_id: bytes,
-              reporter_public_key: bytes, received_on: date | None = None, status: str = "new") -> Tip:
-    """Seal a tip's content under a fresh data key, sealed in turn to the office and the reporter."""
+              reporter_public_key: bytes, received_on: date | None = None, status: str = "new",
+              attach: Callable[[Tip, bytes], object] | None = None) -> Tip:
+    """Seal a tip's content under a fresh data key, sealed in turn to the office and the reporter.
+
+    `attach(tip, data_key)` stores the tip's files in the same transaction (app/evidence)."""
     office_key = db.get(OfficeKey, office.current_key_id) if office.current_key_id else None
     if office_key is None:
         raise ReporterError("office has no key")
@@ -109,6 +114,8 @@ def store_tip(db: Session, office: Office, content: TipContent, *, lookup_id: by
     )
     db.add(tip)
     db.flush()
+    if attach is not None:
+        attach(tip, data_key)
     return tip
 
 

@@ -18,7 +18,10 @@ from flask import (
 from flask_babel import gettext as _
 from sqlalchemy.exc import SQLAlchemyError
 
+import crypto
 from app.db import get_session
+from app.evidence import drafts
+from app.evidence import services as evidence
 from app.flood import services as flood
 from app.formtools import choices
 from app.offices.models import Office
@@ -96,13 +99,19 @@ def _tip_form() -> tuple[TipForm, list[Office]]:
     return form, offices
 
 
-def _render_form(form: TipForm, offices: list[Office], status: int = 200):
-    return render_template("reporting/tip_form.html", form=form, offices=offices, burden_types=BURDEN_TYPES), status
+def _render_form(form: TipForm, offices: list[Office], status: int = 200, *,
+                 held: evidence.HeldFiles | None = None, file_results: list[evidence.FileResult] | None = None):
+    return render_template("reporting/tip_form.html", form=form, offices=offices, burden_types=BURDEN_TYPES,
+                           human_size=drafts.human_size,
+                           **drafts.template_context(get_session(), held, file_results)), status
 
 
-def _render_preview(form: TipForm, offices: list[Office], content: services.TipContent, status: int = 200):
+def _render_preview(form: TipForm, offices: list[Office], content: services.TipContent, status: int = 200, *,
+                    held: evidence.HeldFiles | None = None):
     return render_template(
         "reporting/preview.html",
+        human_size=drafts.human_size,
+        **drafts.template_context(get_session(), held),
         form=form,
         content=content,
         office=next(o for o in offices if o.code == form.office.data),
@@ -146,13 +155,26 @@ def tip_submit():
     action = request.form.get("action", "preview")
     if action == "edit":
         return _render_form(form, offices)
-    if not form.validate():
+    valid = form.validate()
+    held, file_results = None, []
+    if not form.csrf_token.errors:
+        # Files first, whatever else is wrong with the form: a file input cannot be filled again.
+        db = get_session()
+        try:
+            held, file_results = drafts.take_uploads(db)
+            db.commit()
+        except SQLAlchemyError:
+            db.rollback()
+            log.exception("holding attachments failed")
+            flash(_("附件没有保存成功，请稍后再试。您填写的文字都还在。"), "error")
+            return _render_form(form, offices, 503)
+    if not valid or any(not r.accepted for r in file_results):
         if form.csrf_token.errors:
             flash(_("页面停留时间过长，已失效。您填写的内容都还在，请检查后再次点击。"), "error")
-        return _render_form(form, offices, 400)
+        return _render_form(form, offices, 400, held=held, file_results=file_results)
     content = _content(form)
     if action != "send":
-        return _render_preview(form, offices, content)
+        return _render_preview(form, offices, content, held=held)
     nonce = form.submission_nonce.data or ""
     if nonce and nonce in session.get("sent_nonces", []):
         # The same form sent twice (double click, reload): the first one already made the tip.
@@ -163,16 +185,21 @@ def tip_submit():
         return _render_preview(form, offices, content, 429 if flood_error.reason == "rate_limited" else 400)
     office = next(o for o in offices if o.code == form.office.data)
     db = get_session()
+    held = held if held is not None else drafts.held(db)
     try:
-        receipt = services.submit_tip(db, office, content)
+        # The tip and every one of its files commit together, or nothing does.
+        files = {"attach": lambda tip, key: evidence.attach_held(db, held, tip.id, key)} if held.files else {}
+        receipt = services.submit_tip(db, office, content, **files)
         flood.record(db, flood.SUBMISSION)
         db.commit()
-    except SQLAlchemyError:
+    except (SQLAlchemyError, crypto.CryptoError):
         db.rollback()
         log.exception("storing a tip failed")
         flash(_("线索没有保存成功，请稍后再试。您填写的内容都还在。"), "error")
         return _render_form(form, offices, 503)
+    drafts.forget()
     session["pending_receipt"] = receipt
+    session["pending_attachments"] = len(held.files)
     session["sent_nonces"] = (session.get("sent_nonces", []) + [nonce])[-_MAX_REMEMBERED_NONCES:]
     return redirect(url_for("reporting.receipt"), code=303)
 
@@ -192,7 +219,8 @@ def receipt():
         flash(_("最后四位不对。请对照上面的回执码重新输入，并确认已经抄写下来。"), "error")
         status = 400
     groups = [pending[i : i + 4] for i in range(0, 20, 4)]
-    return render_template("reporting/receipt.html", groups=groups, form=form), status
+    return render_template("reporting/receipt.html", groups=groups, form=form,
+                           attachment_count=session.get("pending_attachments", 0)), status
 
 
 @bp.get("/tip/done")
@@ -239,17 +267,22 @@ def followup_login():
     return redirect(url_for("reporting.followup"), code=303)
 
 
-def _render_followup(message_form: MessageForm, status: int = 200):
+def _render_followup(message_form: MessageForm, status: int = 200,
+                     file_results: list[evidence.FileResult] | None = None):
     opened = _opened()
     if opened is None:
         return redirect(url_for("reporting.followup_login"))
-    view = services.read_for_reporter(get_session(), opened)
+    db = get_session()
+    view = services.read_for_reporter(db, opened)
     if view is None:
         session.clear()
         abort(404)
     return render_template(
         "reporting/followup.html",
         view=view,
+        attachments=evidence.list_attachments(db, opened.tip_id, opened.data_key),
+        human_size=drafts.human_size,
+        **drafts.template_context(db, evidence.HeldFiles(key=b"", files=[]), file_results),
         message_form=message_form,
         logout_form=EmptyForm(),
         status_label=STATUS_LABELS.get(view.status, view.status),
@@ -276,14 +309,26 @@ def followup_message():
             flash(_("页面停留时间过长，已失效。您写的内容还在，请再次点击发送。"), "error")
         return _render_followup(form, 400)
     db = get_session()
+    refused = drafts.check_message_uploads(db)
+    if refused:
+        return _render_followup(form, 400, refused)
     try:
-        services.add_message(db, opened.tip_id, opened.data_key, form.message.data or "", services.AUTHOR_REPORTER)
+        message = services.add_message(db, opened.tip_id, opened.data_key, form.message.data or "",
+                                       services.AUTHOR_REPORTER)
+        results = drafts.attach_message_uploads(db, opened.tip_id, opened.data_key, message.id)
+        if any(not r.accepted for r in results):
+            # One step here: a refused file means nothing of this message is stored.
+            db.rollback()
+            return _render_followup(form, 400, results)
         db.commit()
     except SQLAlchemyError:
         db.rollback()
         log.exception("storing a reporter message failed")
         flash(_("补充内容没有保存成功，请稍后再试。您写的内容还在。"), "error")
         return _render_followup(form, 503)
+    if results:
+        flash(_("补充内容和%(count)s个附件已发送。", count=len(results)), "ok")
+        return redirect(url_for("reporting.followup"), code=303)
     flash(_("补充内容已发送。"), "ok")
     return redirect(url_for("reporting.followup"), code=303)
 
