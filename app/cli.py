@@ -184,7 +184,7 @@ def inspector_add(name: str, office_codes: tuple[str, ...], admin_name: str, is_
         click.echo(json.dumps(out, ensure_ascii=False))
     else:
         click.echo(f"inspector: {out['inspector']}\nTOTP secret (shown once): {out['totp_secret']}\n"
-                   f"offices: {', '.join(out['offices'])}")
+                   f"offices: {', '.join(office_codes)}")
 
 
 @main.group()

@@ -7,7 +7,7 @@ private keys kept in it are unreadable from the database alone (DESIGN.md, inspe
 import base64
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from flask import abort, g, redirect, request, session, url_for
 from sqlalchemy import select
@@ -16,6 +16,7 @@ import crypto
 from app.db import get_session
 from app.inspectors.login import LoginResult
 from app.inspectors.models import Inspector, OfficeGrant
+from app.sessions import TiplineSession
 
 _INSPECTOR = "inspector_id"
 _EPOCH = "auth_epoch"
@@ -25,7 +26,7 @@ _KEYS = "office_keys"
 def start_session(result: LoginResult) -> None:
     """A fresh session (new id and key) holding the inspector and their office private keys."""
     session.clear()
-    session.regenerate()
+    cast(TiplineSession, session).regenerate()
     session[_INSPECTOR] = result.inspector.id
     session[_EPOCH] = result.inspector.auth_epoch
     session[_KEYS] = {str(kid): base64.b64encode(key).decode("ascii") for kid, key in result.office_keys.items()}
@@ -34,7 +35,7 @@ def start_session(result: LoginResult) -> None:
 def end_session() -> None:
     """Logout: the server-side row is deleted (a new, empty session may carry the goodbye message)."""
     session.clear()
-    session.regenerate()
+    cast(TiplineSession, session).regenerate()
 
 
 def current_inspector() -> Inspector | None:

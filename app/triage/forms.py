@@ -51,7 +51,6 @@ class BulkForm(FlaskForm):
                          validators=[Optional()])
     reason = TextAreaField(_l("变更理由"), validators=[Optional(), Length(max=REASON_MAX)])
     assignee = SelectField(_l("指派给"), choices=[], validators=[Optional()])
-    back = StringField(validators=[Optional(), Length(max=2000)])
 
 
 class StatusForm(FlaskForm):

@@ -415,7 +415,8 @@ def mark_duplicate(db: Session, tip: Tip, keys: OfficeKeys, actor_id: int, origi
         raise TriageError(_l("找不到这个线索编号。")) from None
     if original.id == tip.id:
         raise TriageError(_l("不能把线索标记为自身的重复。"))
-    seen, cursor = set(), original
+    seen: set[str] = set()
+    cursor: Tip | None = original
     while cursor is not None and cursor.duplicate_of_id and cursor.id not in seen:
         if cursor.duplicate_of_id == tip.id:
             raise TriageError(_l("原线索已被标记为本线索的重复，不能互相标记。"))
@@ -425,7 +426,6 @@ def mark_duplicate(db: Session, tip: Tip, keys: OfficeKeys, actor_id: int, origi
     key = data_key(tip, keys)
     tip.duplicate_of_id = original.id
     _record_change(db, tip, key, actor_id, "duplicate", text)
-    tip.duplicate_of_id = original.id
     audit.record(db, audit.TIP_DUPLICATE, actor_id=actor_id, target=tip.id, detail={"original": original.id})
     db.flush()
     return original

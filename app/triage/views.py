@@ -58,12 +58,12 @@ def _queue_url(**changes) -> str:
     for k, v in changes.items():
         if v is None:
             args.pop(k, None)
-    return url_for("triage.queue", **_queue_args(args.items()))
+    return url_for("triage.queue", **_queue_args(args.items()))  # type: ignore[arg-type]
 
 
 def back_to_queue_url() -> str:
     """Back to the queue as it was last shown: same filters, same page."""
-    return url_for("triage.queue", **_queue_args(parse_qsl(session.get(_QUEUE_QUERY) or "")))
+    return url_for("triage.queue", **_queue_args(parse_qsl(session.get(_QUEUE_QUERY) or "")))  # type: ignore[arg-type]
 
 
 @bp.get("/")
