@@ -201,8 +201,8 @@ class _ChunkWriter:
             self.pending.append({**self.owner, "index": self.index, "data": blob})
             self.index += 1
             self.stored += len(blob)
-        if len(self.pending) >= BATCH:
-            self.flush()
+            if len(self.pending) >= BATCH:
+                self.flush()
 
     def write(self, data: bytes) -> None:
         self._add(self.sealer.update(data))

@@ -130,14 +130,10 @@ def pdf_with_metadata(pages: int = 1, image_bytes: bytes | None = None, padding:
 
 
 def padding_bytes(size: int) -> bytes:
+    """Incompressible, reproducible bytes."""
     import hashlib
 
-    out = bytearray()
-    counter = 0
-    while len(out) < size:
-        out += hashlib.sha256(counter.to_bytes(8, "big")).digest() * 32
-        counter += 1
-    return bytes(out[:size])
+    return hashlib.shake_256(b"tipline test padding").digest(size)
 
 
 _CONTENT_TYPES_DOCX = (
