@@ -186,6 +186,7 @@ def tip_submit():
     office = next(o for o in offices if o.code == form.office.data)
     db = get_session()
     held = held if held is not None else drafts.held(db)
+    file_count = len(held.files)
     try:
         # The tip and every one of its files commit together, or nothing does.
         files = {"attach": lambda tip, key: evidence.attach_held(db, held, tip.id, key)} if held.files else {}
@@ -199,7 +200,7 @@ def tip_submit():
         return _render_form(form, offices, 503)
     drafts.forget()
     session["pending_receipt"] = receipt
-    session["pending_attachments"] = len(held.files)
+    session["pending_attachments"] = file_count
     session["sent_nonces"] = (session.get("sent_nonces", []) + [nonce])[-_MAX_REMEMBERED_NONCES:]
     return redirect(url_for("reporting.receipt"), code=303)
 
