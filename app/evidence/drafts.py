@@ -18,6 +18,7 @@ from app.evidence.services import FileResult, HeldFiles, Settings
 SESSION_KEY = "held_uploads"
 FIELD = "attachments"
 REMOVE_FIELD = "remove_attachment"
+EXPIRED = _l("页面已失效，这个文件没有保存，请重新选择。")
 
 
 def settings() -> Settings:
@@ -61,7 +62,7 @@ def take_uploads(db: Session) -> tuple[HeldFiles, list[FileResult]]:
             if quota.nearly_full:
                 results.append(FileResult(name=name, reason=services.QUOTA_REFUSAL))
             elif row_id is None:
-                results.append(FileResult(name=name, reason=_l("页面已失效，文件没有保存。请重新选择文件。")))
+                results.append(FileResult(name=name, reason=EXPIRED))
             elif len(files.files) >= config.max_files:
                 results.append(FileResult(name=name, reason=_l("每次最多上传{limit}个文件，这个文件没有接收。").format(
                     limit=config.max_files)))
@@ -69,6 +70,12 @@ def take_uploads(db: Session) -> tuple[HeldFiles, list[FileResult]]:
                 results.append(services.hold_upload(db, row_id, files, upload, config))
     _remember(files)
     return files, results
+
+
+def refuse_all(reason) -> list[FileResult]:
+    """The same refusal for every file of this request (e.g. the page had expired)."""
+    return [FileResult(name=services.display_name(u.filename), reason=reason)
+            for u in services.uploads(request.files.getlist(FIELD))]
 
 
 def template_context(db: Session, files: HeldFiles | None = None,

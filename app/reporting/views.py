@@ -156,7 +156,7 @@ def tip_submit():
     if action == "edit":
         return _render_form(form, offices)
     valid = form.validate()
-    held, file_results = None, []
+    held, file_results = None, drafts.refuse_all(drafts.EXPIRED)
     if not form.csrf_token.errors:
         # Files first, whatever else is wrong with the form: a file input cannot be filled again.
         db = get_session()

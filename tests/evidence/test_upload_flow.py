@@ -194,3 +194,12 @@ def test_text_only_tip_still_works_and_form_shows_file_input(reporting, reporter
     assert "昵称" in page and "头像" in page  # the screenshot warning
     assert "20 MB" in page
     assert reporting.submit()
+
+
+def test_expired_page_names_the_files_to_choose_again(uploader, installed):
+    fields = {**uploader.reporting.form_fields(description="过期页面的文字"), "csrf_token": "expired"}
+    preview, _ = uploader.preview([("x.txt", b"x")], fields=fields)
+    page = preview.get_data(as_text=True)
+    assert preview.status_code == 400
+    assert "x.txt" in page and "请重新选择" in page and "过期页面的文字" in page
+    assert count_rows(installed, HeldUpload) == 0
