@@ -224,7 +224,7 @@ def _image_findings(image) -> set[str]:
 def _clean_image(kind: str, source: IO[bytes], out: _Output, limits: Limits) -> set[str]:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    bomb = _l("图片尺寸过大（超过{limit}万像素），可能是恶意文件，未接收。").format(limit=limits.max_pixels // 10000)
+    bomb = _l("图片尺寸过大（超过%(limit)s万像素），可能是恶意文件，未接收。", limit=limits.max_pixels // 10000)
     unreadable = _l("图片无法读取（文件可能已损坏）。")
     Image.MAX_IMAGE_PIXELS = limits.max_pixels
     try:
@@ -595,7 +595,7 @@ def _clean_office(source: IO[bytes], out, limits: Limits, depth: int) -> set[str
     with archive:
         infos = archive.infolist()
         if len(infos) > limits.zip_max_entries:
-            raise Refused(_l("文档内部文件数量异常（超过{limit}个），可能是恶意文件，未接收。").format(
+            raise Refused(_l("文档内部文件数量异常（超过%(limit)s个），可能是恶意文件，未接收。",
                 limit=limits.zip_max_entries))
         names = [info.filename for info in infos]
         if len(set(names)) != len(names):

@@ -64,7 +64,7 @@ def take_uploads(db: Session) -> tuple[HeldFiles, list[FileResult]]:
             elif row_id is None:
                 results.append(FileResult(name=name, reason=EXPIRED))
             elif len(files.files) >= config.max_files:
-                results.append(FileResult(name=name, reason=_l("每次最多上传{limit}个文件，这个文件没有接收。").format(
+                results.append(FileResult(name=name, reason=_l("每次最多上传%(limit)s个文件，这个文件没有接收。",
                     limit=config.max_files)))
             else:
                 results.append(services.hold_upload(db, row_id, files, upload, config))
@@ -102,7 +102,7 @@ def check_message_uploads(db: Session) -> list[FileResult] | None:
     if services.quota_state(db, config).nearly_full:
         return [FileResult(name=services.display_name(u.filename), reason=services.QUOTA_REFUSAL) for u in submitted]
     if len(submitted) > config.max_files:
-        reason = _l("每次最多上传{limit}个文件，这个文件没有接收。").format(limit=config.max_files)
+        reason = _l("每次最多上传%(limit)s个文件，这个文件没有接收。", limit=config.max_files)
         return [FileResult(name=services.display_name(u.filename), reason=reason)
                 for u in submitted[config.max_files:]]
     return None

@@ -154,7 +154,7 @@ def inspect_upload(upload: Any, settings: Settings) -> str:
     if not isinstance(stream, EncryptedSpool):
         raise Refused(_l("文件没有完整上传，请重新选择。"))
     if stream.too_large:
-        raise Refused(_l("文件超过{limit} MB，未接收。请压缩或拆分后再上传。").format(
+        raise Refused(_l("文件超过%(limit)s MB，未接收。请压缩或拆分后再上传。",
             limit=settings.max_bytes // (1024 * 1024)))
     if not stream.available:
         raise Refused(_l("文件没有完整上传，请重新选择。"))
@@ -174,7 +174,7 @@ def inspect_upload(upload: Any, settings: Settings) -> str:
     if kind not in sniffing.ALLOWED:
         raise Refused(_l("文件内容与扩展名不符，或不是支持的文件类型（只接收 JPG、PNG、WebP、PDF、DOCX、XLSX 和 TXT）。"))
     if kind != claimed:
-        raise Refused(_l("文件内容是{actual}，与扩展名不符，不接收。请确认选对了文件。").format(
+        raise Refused(_l("文件内容是%(actual)s，与扩展名不符，不接收。请确认选对了文件。",
             actual=KIND_LABELS.get(kind, kind)))
     if not sniffing.content_type_agrees(kind, upload.mimetype or upload.content_type):
         raise Refused(_l("文件声明的类型与内容不符，不接收。"))
