@@ -24,6 +24,7 @@ from app.reporting.models import Message, Tip
 from app.reporting.services import TipContent
 from app.reporting.taxonomy import CLOSED_STATUSES, STATUSES
 from app.triage.models import StatusChange, TipNote
+from app.triage.opening import open_contents
 
 OfficeKeys = dict[int, crypto.PrivateKey]
 
@@ -152,31 +153,15 @@ def queue(db: Session, keys: OfficeKeys, filters: QueueFilters, *, per_page: int
         query = query.where(Tip.received_on <= filters.date_to)
     tips = list(db.scalars(query))
 
-    opened: dict[str, tuple[bytes, TipContent]] = {}
-
-    def open_(tip: Tip) -> tuple[bytes, TipContent] | None:
-        if tip.id not in opened:
-            try:
-                key = data_key(tip, keys)
-                opened[tip.id] = (key, read_content(tip, key))
-            except TipNotFound:
-                return None
-        return opened[tip.id]
-
     if filters.burden or filters.region:
+        contents = open_contents(tips, keys)
         region = filters.region.strip().casefold()
-        kept = []
-        for tip in tips:
-            got = open_(tip)
-            if got is None:
-                continue
-            content = got[1]
-            if filters.burden and filters.burden not in content.burden_types:
-                continue
-            if region and region not in (content.region or "").casefold():
-                continue
-            kept.append(tip)
-        tips = kept
+        tips = [
+            tip for tip in tips
+            if tip.id in contents
+            and (not filters.burden or filters.burden in contents[tip.id].burden_types)
+            and (not region or region in (contents[tip.id].region or "").casefold())
+        ]
 
     counts = dict.fromkeys(STATUSES, 0)
     for tip in tips:
@@ -188,11 +173,12 @@ def queue(db: Session, keys: OfficeKeys, filters: QueueFilters, *, per_page: int
     total = len(tips)
     pages = max(1, -(-total // per_page))
     page = min(max(1, filters.page), pages)
+    shown = tips[(page - 1) * per_page: page * per_page]
+    contents = open_contents(shown, keys)
     rows = []
-    for tip in tips[(page - 1) * per_page: page * per_page]:
-        got = open_(tip)
-        if got is not None:
-            rows.append(QueueRow(tip=tip, content=got[1], tags=read_tags(tip, got[0])))
+    for tip in shown:
+        if tip.id in contents:
+            rows.append(QueueRow(tip=tip, content=contents[tip.id], tags=read_tags(tip, data_key(tip, keys))))
     return QueuePage(rows=rows, total=total, page=page, pages=pages, counts=counts, all_count=all_count)
 
 
