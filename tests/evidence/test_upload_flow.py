@@ -203,3 +203,29 @@ def test_expired_page_names_the_files_to_choose_again(uploader, installed):
     assert preview.status_code == 400
     assert "x.txt" in page and "请重新选择" in page and "过期页面的文字" in page
     assert count_rows(installed, HeldUpload) == 0
+
+
+def test_live_server_answers_413_and_stays_up(reporter_app, live):
+    import http.client
+
+    reporter_app.config["MAX_CONTENT_LENGTH"] = 4 * MiB
+    port = int(live.reporter_url.rsplit(":", 1)[1])
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"attachments\"; filename=\"big.txt\"\r\n"
+            "Content-Type: text/plain\r\n\r\n").encode()
+    body = head + b"x" * (6 * MiB) + f"\r\n--{boundary}--\r\n".encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/tip", body=body,
+                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        response = conn.getresponse()
+        assert response.status == 413
+        assert "提交的内容太大" in response.read().decode("utf-8")
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may close before reading everything; what matters is that it lives on
+    finally:
+        conn.close()
+    again = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    again.request("GET", "/tip")
+    assert again.getresponse().status == 200
+    again.close()
