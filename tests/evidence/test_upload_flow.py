@@ -229,3 +229,14 @@ def test_live_server_answers_413_and_stays_up(reporter_app, live):
     again.request("GET", "/tip")
     assert again.getresponse().status == 200
     again.close()
+
+
+def test_files_are_kept_when_the_text_is_invalid(uploader):
+    preview, fields = uploader.preview([("证据.pdf", b.pdf_with_metadata())], description="")
+    page = preview.get_data(as_text=True)
+    assert preview.status_code == 400 and "请写下发生了什么" in page
+    assert "证据.pdf" in page and 'id="held-attachments"' in page
+    again, _ = uploader.preview([], fields={**fields, "description": "补上文字后再预览"})
+    assert again.status_code == 200 and "证据.pdf" in again.get_data(as_text=True)
+    [stored] = uploader.stored(uploader.confirm(uploader.send({**fields, "description": "补上文字后再预览"})))
+    assert stored.kind == "pdf" and b.AUTHOR.encode() not in stored.data
