@@ -143,7 +143,7 @@ def _deferred_columns(table: Table) -> set[str]:
     """Foreign keys that may point forward (cycles, self-references): inserted as NULL, set after."""
     deferred = set()
     for fk in table.foreign_keys:
-        if fk.use_alter or fk.constraint.use_alter or fk.column.table is table:
+        if fk.use_alter or (fk.constraint is not None and fk.constraint.use_alter) or fk.column.table is table:
             deferred.add(fk.parent.name)
     return deferred
 

@@ -52,9 +52,9 @@ def destroy_keys(db: Session, tip_ids: list[str]) -> int:
     """Step 1: overwrite every sealed copy of the tips' data keys (the caller commits)."""
     if not tip_ids:
         return 0
-    result = db.execute(update(Tip).where(Tip.id.in_(tip_ids))
-                        .values(key_for_office=SHREDDED, key_for_reporter=SHREDDED))
-    return result.rowcount or 0
+    db.execute(update(Tip).where(Tip.id.in_(tip_ids))
+               .values(key_for_office=SHREDDED, key_for_reporter=SHREDDED))
+    return len(tip_ids)
 
 
 def delete_shredded(db: Session) -> int:
@@ -64,7 +64,8 @@ def delete_shredded(db: Session) -> int:
     if not ids:
         return 0
     db.execute(update(Tip).where(Tip.duplicate_of_id.in_(ids)).values(duplicate_of_id=None))
-    return db.execute(delete(Tip).where(Tip.id.in_(ids))).rowcount or 0
+    db.execute(delete(Tip).where(Tip.id.in_(ids)))
+    return len(ids)
 
 
 def purge(db: Session, today: date, *, commit: bool = True) -> PurgeReport:
@@ -92,5 +93,6 @@ def warning_ids(db: Session, today: date, office_ids: list[int]) -> dict[str, da
         for tip_id, closed_on in db.execute(select(Tip.id, Tip.closed_on).where(and_(
                 Tip.office_id == office.id, Tip.status.in_(CLOSED_STATUSES),
                 Tip.closed_on.is_not(None), Tip.closed_on <= end))):
-            out[tip_id] = closed_on + timedelta(days=office.retention_days)
+            if closed_on is not None:
+                out[tip_id] = closed_on + timedelta(days=office.retention_days)
     return out
