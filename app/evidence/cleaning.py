@@ -20,7 +20,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any, BinaryIO, cast
 
 from flask_babel import lazy_gettext as _l
 
@@ -148,7 +148,7 @@ def clean(kind: str, source: IO[bytes], write: Callable[[bytes], object], limits
 
 
 _PIL_FORMATS = {sniffing.JPEG: ("JPEG", "MPO"), sniffing.PNG: ("PNG",), sniffing.WEBP: ("WEBP",)}
-_SAVE = {
+_SAVE: dict[str, dict[str, Any]] = {
     sniffing.JPEG: {"format": "JPEG", "quality": 90},
     sniffing.PNG: {"format": "PNG", "compress_level": 6},
     sniffing.WEBP: {"format": "WEBP", "quality": 90, "method": 4},
@@ -230,7 +230,7 @@ def _clean_image(kind: str, source: IO[bytes], out: _Output, limits: Limits) -> 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(source, formats=_PIL_FORMATS[kind])
+            image: Any = Image.open(source, formats=_PIL_FORMATS[kind])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise Refused(bomb) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error):
@@ -256,7 +256,7 @@ def _clean_image(kind: str, source: IO[bytes], out: _Output, limits: Limits) -> 
         elif kind == sniffing.WEBP and image.mode not in ("RGB", "RGBA"):
             image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
         try:
-            image.save(out, **_SAVE[kind])
+            image.save(cast(IO[bytes], out), **_SAVE[kind])
         except (OSError, ValueError):
             raise Refused(unreadable) from None
     return found
@@ -359,7 +359,7 @@ def _clean_pdf(source: IO[bytes], out: _Output) -> set[str]:
 
     found: set[str] = set()
     try:
-        pdf = pikepdf.open(source)
+        pdf = pikepdf.open(cast(BinaryIO, source))
     except pikepdf.PasswordError:
         raise Refused(_l("PDF设置了打开密码，无法清理。请去掉密码后再上传。")) from None
     except (pikepdf.PdfError, OSError, ValueError, RuntimeError):
@@ -372,7 +372,7 @@ def _clean_pdf(source: IO[bytes], out: _Output) -> set[str]:
         try:
             # Streams are copied as they are (never decompressed: a PDF bomb stays compressed), the
             # document id derives from the content, not from the time and the machine.
-            pdf.save(out, deterministic_id=True, encryption=False, fix_metadata_version=False,
+            pdf.save(cast(BinaryIO, out), deterministic_id=True, encryption=False, fix_metadata_version=False,
                      stream_decode_level=pikepdf.StreamDecodeLevel.none, compress_streams=False,
                      object_stream_mode=pikepdf.ObjectStreamMode.preserve)
         except Refused:

@@ -11,7 +11,7 @@ import secrets
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import IO, Any, cast
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select
@@ -164,7 +164,7 @@ def inspect_upload(upload: Any, settings: Settings) -> str:
     if claimed is None:
         raise Refused(_l("只接收 JPG、PNG、WebP、PDF、DOCX、XLSX 和 TXT 文件。"))
     try:
-        kind = sniffing.sniff(stream).kind
+        kind = sniffing.sniff(cast(IO[bytes], stream)).kind
     except SpoolError:
         raise Refused(_l("文件没有完整上传，请重新选择。")) from None
     if kind == sniffing.EXECUTABLE:

@@ -67,7 +67,7 @@ class EncryptedSpool(io.RawIOBase):
     def writable(self) -> bool:
         return not self._complete and not self.closed
 
-    def write(self, data: Any) -> int:  # type: ignore[override]
+    def write(self, data: Any) -> int:
         if self._complete or self.closed:
             raise io.UnsupportedOperation("spool is read-only once complete")
         view = memoryview(data)
@@ -166,7 +166,7 @@ class EncryptedSpool(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
-    def readinto(self, buffer: Any) -> int:  # type: ignore[override]
+    def readinto(self, buffer: Any) -> int:
         if not self.available:
             raise SpoolError("spool is not readable (incomplete, too large or dropped)")
         out = memoryview(buffer).cast("B")
