@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 import crypto
 from app import clock
 from app.install.services import receipt_salt
-from app.retention.services import deletion_date_of
 from app.offices.models import Office, OfficeKey
 from app.reporting.models import Message, Tip
+from app.retention.services import deletion_date_of
 
 CONTENT = "content"
 OUTCOME = "outcome"
