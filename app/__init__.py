@@ -81,6 +81,9 @@ def create_reporter_app(config: dict[str, Any] | None = None) -> Flask:
 
 def create_inspector_app(config: dict[str, Any] | None = None) -> Flask:
     app = _create_app("inspector", "tl_i", config)
+    from app.triage.index import TipIndex
+
+    app.extensions["tipline_index"] = TipIndex(idle_seconds=app.config["SESSION_IDLE_MINUTES"] * 60)
     from app.admin.views import bp as admin_bp
     from app.evidence.views import bp as evidence_bp
     from app.inspectors.views import bp as inspectors_bp

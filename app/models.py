@@ -7,7 +7,7 @@ from app.flood.models import RateBucket, SpentToken
 from app.inspectors.models import Inspector, OfficeGrant
 from app.install.models import InstallSettings, PendingSetup
 from app.offices.models import Office, OfficeKey
-from app.reporting.models import Message, Tip
+from app.reporting.models import Message, Tip, TipRevision
 from app.sessions import ServerSession
 from app.triage.models import StatusChange, TipNote
 
@@ -31,4 +31,5 @@ __all__ = [
     "StatusChange",
     "Tip",
     "TipNote",
+    "TipRevision",
 ]

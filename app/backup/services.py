@@ -189,6 +189,8 @@ def restore(engine: Engine, database_url: str, path: Path) -> BackupReport:
                 if item["table"] not in tables:
                     raise BackupError(f"unknown table {item['table']!r}")
                 table, columns = tables[item["table"]], item["columns"]
+                # Rows a migration seeds (the revision counter) are replaced by the archived ones.
+                connection.execute(table.delete())
                 deferred = _deferred_columns(table)
                 counts[table.name] = 0
             elif isinstance(item, dict) and item.get("end"):

@@ -5,11 +5,12 @@ private keys kept in it are unreadable from the database alone (DESIGN.md, inspe
 """
 
 import base64
+import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, cast
 
-from flask import abort, g, redirect, request, session, url_for
+from flask import abort, current_app, g, redirect, request, session, url_for
 from sqlalchemy import select
 
 import crypto
@@ -21,6 +22,11 @@ from app.sessions import TiplineSession
 _INSPECTOR = "inspector_id"
 _EPOCH = "auth_epoch"
 _KEYS = "office_keys"
+_HOLDER = "index_holder"
+
+
+def index_holder() -> str | None:
+    return session.get(_HOLDER)
 
 
 def start_session(result: LoginResult) -> None:
@@ -30,10 +36,17 @@ def start_session(result: LoginResult) -> None:
     session[_INSPECTOR] = result.inspector.id
     session[_EPOCH] = result.inspector.auth_epoch
     session[_KEYS] = {str(kid): base64.b64encode(key).decode("ascii") for kid, key in result.office_keys.items()}
+    # Names this session as a holder of the decrypted tip index (app/triage/index.py).
+    session[_HOLDER] = secrets.token_hex(16)
 
 
 def end_session() -> None:
-    """Logout: the server-side row is deleted (a new, empty session may carry the goodbye message)."""
+    """Logout: the server-side row is deleted (a new, empty session may carry the goodbye message),
+    and the decrypted index entries only this session held are dropped at once."""
+    holder = session.get(_HOLDER)
+    index = current_app.extensions.get("tipline_index")
+    if holder and index is not None:
+        index.forget(holder)
     session.clear()
     cast(TiplineSession, session).regenerate()
 

@@ -1,7 +1,8 @@
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, LargeBinary, String
+from sqlalchemy import Date, ForeignKey, LargeBinary, String, event, insert, update
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Session as OrmSession
 
 from app.db import Base
 
@@ -18,7 +19,7 @@ class Tip(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
-    office_key_id: Mapped[int] = mapped_column(ForeignKey("office_keys.id"))
+    office_key_id: Mapped[int] = mapped_column(ForeignKey("office_keys.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     received_on: Mapped[date] = mapped_column(Date, index=True)
     # HKDF(Argon2id(receipt)) — finds the tip from the receipt without storing anything reversible.
@@ -39,6 +40,10 @@ class Tip(Base):
     # Dates only: when the tip last changed, and when it reached a closed status (for retention).
     updated_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # Commit-ordered number of the last inspector-side change (app/triage/index.py syncs by it).
+    # New tips keep 0: numbering arrivals would record their order, which the date-only rule and
+    # the missing rowid exist to hide. The index finds new tips by their date instead.
+    revision: Mapped[int] = mapped_column(default=0, server_default="0", index=True)
     # Inspectors' tags, a JSON list encrypted under the data key (purpose "tags").
     tags: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
@@ -56,3 +61,33 @@ class Message(Base):
     # A running number within the tip, so the conversation keeps its order without times of day.
     position: Mapped[int]
     body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TipRevision(Base):
+    """One row: the last change number handed to a tip. Taking it locks the row until commit, so
+    numbers are handed out in commit order and a reader never misses a change it has not seen."""
+
+    __tablename__ = "tip_revision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(default=0)
+
+
+def next_revision(connection) -> int:
+    row = connection.execute(
+        update(TipRevision).where(TipRevision.id == 1).values(value=TipRevision.value + 1)
+        .returning(TipRevision.value)
+    ).first()
+    if row is None:
+        connection.execute(insert(TipRevision).values(id=1, value=1))
+        return 1
+    return int(row[0])
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _stamp_revisions(session: OrmSession, _context, _instances) -> None:
+    changed = [obj for obj in session.dirty if isinstance(obj, Tip) and session.is_modified(obj)]
+    if changed:
+        revision = next_revision(session.connection())
+        for tip in changed:
+            tip.revision = revision

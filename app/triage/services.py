@@ -6,6 +6,7 @@ whose office key is not among them does not exist for the caller (TipNotFound, t
 that was never issued). Nothing here commits.
 """
 
+import heapq
 import json
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,6 +24,7 @@ from app.reporting import services as reporting
 from app.reporting.models import Message, Tip
 from app.reporting.services import TipContent
 from app.reporting.taxonomy import CLOSED_STATUSES, STATUSES
+from app.triage.index import IndexedTip, tips_for
 from app.triage.models import StatusChange, TipNote
 from app.triage.opening import open_contents
 
@@ -132,53 +134,54 @@ def _sort_key(sort: str):
     return lambda tip: (-tip.received_on.toordinal(), tip.id)
 
 
-def queue(db: Session, keys: OfficeKeys, filters: QueueFilters, *, per_page: int = PER_PAGE) -> QueuePage:
+def _matches(filters: QueueFilters, region: str):
+    assignee_id = int(filters.assignee) if filters.assignee.isdigit() else None
+
+    def keep(tip: IndexedTip) -> bool:
+        if filters.office_id is not None and tip.office_id != filters.office_id:
+            return False
+        if filters.assignee == "none" and tip.assignee_id is not None:
+            return False
+        if assignee_id is not None and tip.assignee_id != assignee_id:
+            return False
+        if filters.date_from is not None and tip.received_on < filters.date_from:
+            return False
+        if filters.date_to is not None and tip.received_on > filters.date_to:
+            return False
+        if filters.burden and filters.burden not in tip.content.burden_types:
+            return False
+        return not region or region in (tip.content.region or "").casefold()
+
+    return keep
+
+
+def queue(db: Session, keys: OfficeKeys, filters: QueueFilters, *, per_page: int = PER_PAGE,
+          holder: str | None = None) -> QueuePage:
     """The tips of the inspector's offices, filtered, counted per status, sorted and paginated.
 
-    Burden type and region are encrypted, so those filters decrypt every candidate first: correct,
-    and fast enough for now.
+    Burden type and region are encrypted: every filter runs over the session's decrypted index
+    (app/triage/index.py), and only the page shown is loaded and opened in full.
     """
     if not keys:
         return QueuePage([], 0, 1, 1, dict.fromkeys(STATUSES, 0), 0)
-    query = select(Tip).where(Tip.office_key_id.in_(list(keys)))
-    if filters.office_id is not None:
-        query = query.where(Tip.office_id == filters.office_id)
-    if filters.assignee == "none":
-        query = query.where(Tip.assignee_id.is_(None))
-    elif filters.assignee.isdigit():
-        query = query.where(Tip.assignee_id == int(filters.assignee))
-    if filters.date_from is not None:
-        query = query.where(Tip.received_on >= filters.date_from)
-    if filters.date_to is not None:
-        query = query.where(Tip.received_on <= filters.date_to)
-    tips = list(db.scalars(query))
-
-    if filters.burden or filters.region:
-        contents = open_contents(tips, keys)
-        region = filters.region.strip().casefold()
-        tips = [
-            tip for tip in tips
-            if tip.id in contents
-            and (not filters.burden or filters.burden in contents[tip.id].burden_types)
-            and (not region or region in (contents[tip.id].region or "").casefold())
-        ]
-
+    keep = _matches(filters, filters.region.strip().casefold())
+    candidates = [tip for tip in tips_for(db, keys, holder) if keep(tip)]
     counts = dict.fromkeys(STATUSES, 0)
-    for tip in tips:
+    for tip in candidates:
         counts[tip.status] = counts.get(tip.status, 0) + 1
-    all_count = len(tips)
+    all_count = len(candidates)
     if filters.status:
-        tips = [tip for tip in tips if tip.status == filters.status]
-    tips.sort(key=_sort_key(filters.sort))
-    total = len(tips)
+        candidates = [tip for tip in candidates if tip.status == filters.status]
+    total = len(candidates)
     pages = max(1, -(-total // per_page))
     page = min(max(1, filters.page), pages)
-    shown = tips[(page - 1) * per_page: page * per_page]
+    start = (page - 1) * per_page
+    shown_ids = [tip.id for tip in heapq.nsmallest(start + per_page, candidates, key=_sort_key(filters.sort))[start:]]
+    loaded = {tip.id: tip for tip in db.scalars(select(Tip).where(Tip.id.in_(shown_ids)))}
+    shown = [loaded[tip_id] for tip_id in shown_ids if tip_id in loaded]
     contents = open_contents(shown, keys)
-    rows = []
-    for tip in shown:
-        if tip.id in contents:
-            rows.append(QueueRow(tip=tip, content=contents[tip.id], tags=read_tags(tip, data_key(tip, keys))))
+    rows = [QueueRow(tip=tip, content=contents[tip.id], tags=read_tags(tip, data_key(tip, keys)))
+            for tip in shown if tip.id in contents]
     return QueuePage(rows=rows, total=total, page=page, pages=pages, counts=counts, all_count=all_count)
 
 

@@ -93,7 +93,7 @@ def queue():
         sort=valid(form.sort, "date_desc"),
         page=valid(form.page, 1),
     )
-    page = services.queue(db, keys, filters)
+    page = services.queue(db, keys, filters, holder=auth.index_holder())
     services.record_queue_view(db, me.id, page)
     db.commit()
     query = request.query_string.decode("utf-8", "replace")

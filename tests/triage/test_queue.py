@@ -72,7 +72,7 @@ def test_pagination_keeps_the_filters(installed, tips):
 
 def test_pager_links_carry_the_filters(inspector, inspector_client, tips, monkeypatch):
     real_queue = services.queue
-    monkeypatch.setattr(services, "queue", lambda db, keys, filters: real_queue(db, keys, filters, per_page=2))
+    monkeypatch.setattr(services, "queue", lambda db, keys, filters, **kw: real_queue(db, keys, filters, per_page=2, **kw))
     made = [tips.create(received_on=date(2026, 1, day), region="湖南省") for day in range(1, 6)]
     inspector.login()
     html = inspector_client.get("/?region=湖南&sort=date_asc").get_data(as_text=True)

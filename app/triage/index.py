@@ -1,0 +1,248 @@
+"""Decrypted tip summaries, held in memory only for the inspector sessions that opened them.
+
+Burden type, platform, issuing body, frequency, hours and region are encrypted, yet the queue filters
+and the dashboard need them for every tip. Opening 100,000 tips costs seconds (one HPKE open each,
+and cryptography holds the GIL, so the first build forks one process per core). After that:
+
+- the summaries stay in this process's memory, keyed by office key, together with the sessions
+  ("holders") that presented that key; when the last holder logs out or goes idle the entry is
+  dropped, so no plaintext outlives the sessions that opened it, and none is ever written anywhere;
+- each later view only syncs what changed: tips updated by inspectors carry a commit-ordered
+  revision; new tips are found by their date (arrivals are deliberately not numbered); deletions
+  by a count check. The long free-text account is never cached.
+"""
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+import crypto
+from app import clock
+from app.reporting.models import Tip, TipRevision
+from app.reporting.services import CONTENT, TipContent
+
+OfficeKeys = dict[int, crypto.PrivateKey]
+PARALLEL_THRESHOLD = 4000
+
+_CLEAR = (Tip.id, Tip.office_id, Tip.office_key_id, Tip.status, Tip.received_on, Tip.updated_on,
+          Tip.closed_on, Tip.assignee_id, Tip.duplicate_of_id, Tip.revision)
+
+
+@dataclass(slots=True)
+class IndexedTip:
+    id: str
+    office_id: int
+    office_key_id: int
+    status: str
+    received_on: date
+    updated_on: date | None
+    closed_on: date | None
+    assignee_id: int | None
+    duplicate_of_id: str | None
+    revision: int
+    content: TipContent  # every field but the free-text account (description is "")
+
+
+def _summary(raw: bytes) -> TipContent:
+    content = TipContent.from_bytes(raw)
+    content.description = ""
+    return content
+
+
+def _open_rows(rows: Iterable, keys: OfficeKeys) -> list[IndexedTip]:
+    """rows: the clear columns followed by key_for_office and content."""
+    out = []
+    for row in rows:
+        key = keys.get(row.office_key_id)
+        if key is None or not row.key_for_office:
+            continue
+        try:
+            data_key = crypto.open_key(row.key_for_office, key, owner=row.id, purpose="office")
+            content = _summary(crypto.decrypt_field(data_key, row.content, tip_id=row.id, purpose=CONTENT))
+        except (crypto.CryptoError, ValueError, TypeError):
+            continue
+        out.append(IndexedTip(row.id, row.office_id, row.office_key_id, row.status, row.received_on,
+                              row.updated_on, row.closed_on, row.assignee_id, row.duplicate_of_id,
+                              row.revision, content))
+    return out
+
+
+def _select_full(key_ids: list[int]):
+    return select(*_CLEAR, Tip.key_for_office, Tip.content).where(Tip.office_key_id.in_(key_ids))
+
+
+def _child(connection, url: str, key_ids: list[int], keys: OfficeKeys, low: str | None, high: str | None) -> None:
+    # A forked child: a fresh engine (never the parent's pooled connections), the inherited parsed keys.
+    try:
+        engine = create_engine(url, poolclass=NullPool)
+        query = _select_full(key_ids)
+        if low is not None:
+            query = query.where(Tip.id >= low)
+        if high is not None:
+            query = query.where(Tip.id < high)
+        with engine.connect() as db:
+            connection.send(_open_rows(db.execute(query), keys))
+        engine.dispose()
+    except BaseException as error:  # noqa: BLE001 (report to the parent, never hang it)
+        connection.send(error)
+    finally:
+        connection.close()
+
+
+def _build(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
+    key_ids = list(keys)
+    total = db.scalar(select(func.count()).select_from(Tip).where(Tip.office_key_id.in_(key_ids))) or 0
+    workers = min(os.cpu_count() or 1, 8)
+    if total < PARALLEL_THRESHOLD or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return _open_rows(db.execute(_select_full(key_ids)), keys)
+    ids = list(db.scalars(select(Tip.id).where(Tip.office_key_id.in_(key_ids)).order_by(Tip.id)))
+    bounds = [ids[len(ids) * i // workers] for i in range(1, workers)]
+    ranges = list(zip([None, *bounds], [*bounds, None], strict=True))
+    url = db.get_bind().url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("fork")
+    pipes, processes = [], []
+    for low, high in ranges:
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_child, args=(sender, url, key_ids, keys, low, high), daemon=True)
+        process.start()
+        sender.close()
+        pipes.append(receiver)
+        processes.append(process)
+    results: list[IndexedTip] = []
+    failure: BaseException | None = None
+    for receiver in pipes:
+        try:
+            got = receiver.recv()
+        except EOFError:
+            got = RuntimeError("index worker died")
+        if isinstance(got, BaseException):
+            failure = got
+        else:
+            results.extend(got)
+    for process in processes:
+        process.join()
+    if failure is not None:
+        raise failure
+    return results
+
+
+class _Entry:
+    __slots__ = ("rows", "revision", "synced_on", "holders")
+
+    def __init__(self, rows: list[IndexedTip], revision: int, synced_on: date) -> None:
+        self.rows = {row.id: row for row in rows}
+        self.revision = revision
+        self.synced_on = synced_on
+        self.holders: dict[str, float] = {}
+
+
+class TipIndex:
+    def __init__(self, idle_seconds: float) -> None:
+        self.idle_seconds = idle_seconds
+        self._entries: dict[int, _Entry] = {}
+        self._lock = threading.Lock()
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def _sweep(self, now: float) -> None:
+        for key_id in list(self._entries):
+            entry = self._entries[key_id]
+            for holder, until in list(entry.holders.items()):
+                if until < now:
+                    del entry.holders[holder]
+            if not entry.holders:
+                del self._entries[key_id]
+
+    def forget(self, holder: str) -> None:
+        """A session ended: drop it, and every entry nobody else holds."""
+        with self._lock:
+            for entry in self._entries.values():
+                entry.holders.pop(holder, None)
+            self._sweep(clock.now())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def held_key_ids(self) -> set[int]:
+        with self._lock:
+            return set(self._entries)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def tips(self, db: Session, keys: OfficeKeys, holder: str) -> list[IndexedTip]:
+        """Every tip the caller's keys open, as summaries; builds or syncs what it must."""
+        now = clock.now()
+        with self._lock:
+            self._sweep(now)
+            for key_id, entry in self._entries.items():
+                if key_id not in keys:
+                    entry.holders.pop(holder, None)  # a revoked grant stops holding at once
+            revision = db.scalar(select(TipRevision.value).where(TipRevision.id == 1)) or 0
+            today = clock.today()
+            missing = {k: v for k, v in keys.items() if k not in self._entries}
+            if missing:
+                built = _build(db, missing)
+                by_key: dict[int, list[IndexedTip]] = {k: [] for k in missing}
+                for row in built:
+                    by_key[row.office_key_id].append(row)
+                for key_id, rows in by_key.items():
+                    self._entries[key_id] = _Entry(rows, revision, today)
+            held = {k: self._entries[k] for k in keys}
+            self._sync(db, keys, held, revision, today)
+            out: list[IndexedTip] = []
+            for entry in held.values():
+                entry.holders[holder] = now + self.idle_seconds
+                out.extend(entry.rows.values())
+            return out
+
+    def _sync(self, db: Session, keys: OfficeKeys, held: dict[int, _Entry], revision: int, today: date) -> None:
+        if not held:
+            return
+        key_ids = list(held)
+        oldest_revision = min(entry.revision for entry in held.values())
+        if revision > oldest_revision:
+            for row in db.execute(select(*_CLEAR).where(Tip.office_key_id.in_(key_ids),
+                                                        Tip.revision > oldest_revision)):
+                entry = held[row.office_key_id]
+                cached = entry.rows.get(row.id)
+                if cached is not None:
+                    cached.status, cached.updated_on, cached.closed_on = row.status, row.updated_on, row.closed_on
+                    cached.assignee_id, cached.duplicate_of_id = row.assignee_id, row.duplicate_of_id
+                    cached.revision = row.revision
+        # New arrivals: by date, not by number (the day before too, for commits across midnight).
+        since = min(entry.synced_on for entry in held.values()) - timedelta(days=1)
+        recent = db.execute(select(Tip.id, Tip.office_key_id)
+                            .where(Tip.office_key_id.in_(key_ids), Tip.received_on >= since)).all()
+        unseen = [r.id for r in recent if r.id not in held[r.office_key_id].rows]
+        if unseen:
+            for row in _open_rows(db.execute(_select_full(key_ids).where(Tip.id.in_(unseen))), keys):
+                held[row.office_key_id].rows[row.id] = row
+        # Deletions (retention, removal): a count per key tells whether anything went away.
+        counts = dict(db.execute(select(Tip.office_key_id, func.count())
+                                 .where(Tip.office_key_id.in_(key_ids)).group_by(Tip.office_key_id)).all())
+        for key_id, entry in held.items():
+            if counts.get(key_id, 0) != len(entry.rows):
+                present = set(db.scalars(select(Tip.id).where(Tip.office_key_id == key_id)))
+                for tip_id in [t for t in entry.rows if t not in present]:
+                    del entry.rows[tip_id]
+            entry.revision = max(entry.revision, revision)
+            entry.synced_on = today
+
+
+def tips_for(db: Session, keys: OfficeKeys, holder: str | None) -> list[IndexedTip]:
+    """The caller's tips as summaries: through the inspector app's index when there is a session
+    to hold it, otherwise opened afresh (scripts and tests calling services directly)."""
+    from flask import current_app, has_app_context
+
+    index = current_app.extensions.get("tipline_index") if has_app_context() else None
+    if index is None or holder is None or not keys:
+        return _build(db, keys) if keys else []
+    return index.tips(db, keys, holder)
