@@ -181,10 +181,10 @@ class TipIndex:
         """Every tip the caller's keys open, as summaries; builds or syncs what it must."""
         now = clock.now()
         with self._lock:
-            self._sweep(now)
             for key_id, entry in self._entries.items():
                 if key_id not in keys:
                     entry.holders.pop(holder, None)  # a revoked grant stops holding at once
+            self._sweep(now)
             revision = db.scalar(select(TipRevision.value).where(TipRevision.id == 1)) or 0
             today = clock.today()
             missing = {k: v for k, v in keys.items() if k not in self._entries}

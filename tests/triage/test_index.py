@@ -1,0 +1,114 @@
+"""The decrypted tip index: right contents, incremental sync, parallel build, and a lifetime bounded
+by the sessions that hold it."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+import crypto
+from app import clock
+from app.db import session_scope
+from app.inspectors.models import OfficeGrant
+from app.inspectors.services import open_grant, verify_password
+from app.offices.models import OfficeKey
+from app.reporting.models import Tip
+from app.retention import services as retention
+from app.triage import index as index_module
+from app.triage.index import TipIndex
+from tests.conftest import ADMIN_PASSWORD
+
+
+@pytest.fixture
+def admin_keys(installed):
+    with session_scope(installed.url) as db:
+        inspector, private = verify_password(db, "admin", ADMIN_PASSWORD)
+        keys = {}
+        for grant in db.scalars(select(OfficeGrant).where(OfficeGrant.inspector_id == inspector.id)):
+            office_key = db.get(OfficeKey, grant.office_key_id)
+            keys[office_key.id] = crypto.PrivateKey(open_grant(grant, office_key, private))
+    return keys
+
+
+def _view(installed, index, keys, holder="h1"):
+    with session_scope(installed.url) as db:
+        return {t.id: t for t in index.tips(db, keys, holder)}
+
+
+def test_summaries_hold_every_field_but_the_account(installed, tips, admin_keys):
+    tip_id = tips.create(platform="网格通APP", region="河南省", hours_per_week=7.5, description="不进缓存的经过")
+    got = _view(installed, TipIndex(1800), admin_keys)[tip_id]
+    assert got.content.platform == "网格通APP" and got.content.region == "河南省"
+    assert got.content.hours_per_week == 7.5 and got.content.burden_types == ["work_groups"]
+    assert got.content.description == ""
+    assert got.status == "new" and got.revision == 0
+
+
+def test_later_views_sync_changes_without_rebuilding(installed, tips, admin_keys, monkeypatch):
+    first = tips.create()
+    gone = tips.create(status="rectified")
+    index = TipIndex(1800)
+    assert set(_view(installed, index, admin_keys)) == {first, gone}
+
+    def no_rebuild(*_args, **_kwargs):
+        raise AssertionError("a later view rebuilt the index")
+
+    monkeypatch.setattr(index_module, "_build", no_rebuild)
+    with session_scope(installed.url) as db:  # an inspector-side change
+        tip = db.get(Tip, first)
+        tip.status, tip.assignee_id = "verifying", None
+    new = tips.create(platform="新平台")  # a new arrival
+    with session_scope(installed.url) as db:  # a deletion (retention)
+        db.get(Tip, gone).closed_on = clock.today() - timedelta(days=365)
+    with session_scope(installed.url) as db:
+        retention.purge(db, clock.today())
+    view = _view(installed, index, admin_keys)
+    assert set(view) == {first, new}
+    assert view[first].status == "verifying" and view[first].revision > 0
+    assert view[new].content.platform == "新平台"
+
+
+def test_parallel_build_gives_the_same_index(installed, tips, admin_keys, monkeypatch):
+    ids = {tips.create(platform=f"平台{i}", hours_per_week=float(i)) for i in range(40)}
+    inline = _view(installed, TipIndex(1800), admin_keys)
+    monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 5)
+    parallel = _view(installed, TipIndex(1800), admin_keys)
+    assert set(parallel) == set(inline) == ids
+    for tip_id in ids:
+        assert parallel[tip_id].content == inline[tip_id].content
+
+
+def test_entries_die_with_their_last_holder(installed, tips, admin_keys, monkeypatch):
+    tips.create()
+    index = TipIndex(idle_seconds=1800)
+    _view(installed, index, admin_keys, holder="alice")
+    _view(installed, index, admin_keys, holder="bob")
+    index.forget("alice")
+    assert index.held_key_ids() == set(admin_keys)  # bob still holds it
+    index.forget("bob")
+    assert index.held_key_ids() == set()
+    # idle expiry
+    _view(installed, index, admin_keys, holder="carol")
+    later = clock.now() + 1801
+    monkeypatch.setattr(clock, "now", lambda: later)
+    index.forget("nobody")  # any access sweeps
+    assert index.held_key_ids() == set()
+
+
+def test_a_holder_without_the_key_any_more_stops_holding(installed, tips, admin_keys):
+    tips.create()
+    index = TipIndex(1800)
+    _view(installed, index, admin_keys, holder="dave")
+    with session_scope(installed.url) as db:
+        index.tips(db, {}, "dave")  # the same session, its grant revoked
+    assert index.held_key_ids() == set()
+
+
+def test_logout_drops_the_index(inspector, inspector_app, tips):
+    tips.create()
+    inspector.login()
+    assert inspector.client.get("/").status_code == 200
+    index = inspector_app.extensions["tipline_index"]
+    assert index.held_key_ids()
+    inspector.logout()
+    assert index.held_key_ids() == set()
