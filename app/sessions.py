@@ -149,7 +149,8 @@ class EncryptedSessionInterface(SessionInterface):
                 row = ServerSession(id=row_id, site=self.site, purge_after=_purge_date(session.absolute_expires_at))
                 db.add(row)
             row.data = payload
-            purge_expired(db)
+            if is_new:  # abandoned rows are swept when new ones are made, not on every save
+                purge_expired(db)
             db.commit()
             if is_new:
                 response.set_cookie(self.cookie_name, f"{sid}.{_b64(key)}", path="/", secure=secure,

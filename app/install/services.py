@@ -49,11 +49,19 @@ def ensure_settings(db: Session) -> InstallSettings:
     return settings
 
 
+_SALTS: dict[str, bytes] = {}
+
+
 def receipt_salt(db: Session) -> bytes:
-    settings = db.get(InstallSettings, 1)
-    if settings is None:
-        raise RuntimeError("the install is not initialised: run `tipline init`")
-    return settings.receipt_salt
+    """The install's receipt salt. It never changes once made, so each process reads it once."""
+    url = str(db.get_bind().url)
+    salt = _SALTS.get(url)
+    if salt is None:
+        settings = db.get(InstallSettings, 1)
+        if settings is None:
+            raise RuntimeError("the install is not initialised: run `tipline init`")
+        salt = _SALTS[url] = settings.receipt_salt
+    return salt
 
 
 def has_admin(db: Session) -> bool:

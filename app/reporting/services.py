@@ -89,26 +89,41 @@ def submit_tip(db: Session, office: Office, content: TipContent, *,
     return receipt
 
 
+_PUBLIC_KEYS: dict[tuple[str, int], bytes] = {}
+
+
+def _office_public_key(db: Session, office_key_id: int) -> bytes:
+    """Office key rows never change (a rotation adds a new row), so each process reads each once."""
+    cache_key = (str(db.get_bind().url), office_key_id)
+    public = _PUBLIC_KEYS.get(cache_key)
+    if public is None:
+        office_key = db.get(OfficeKey, office_key_id)
+        if office_key is None:
+            raise ReporterError("office has no key")
+        public = _PUBLIC_KEYS[cache_key] = office_key.public_key
+    return public
+
+
 def store_tip(db: Session, office: Office, content: TipContent, *, lookup_id: bytes,
               reporter_public_key: bytes, received_on: date | None = None, status: str = "new",
               attach: Callable[[Tip, bytes], object] | None = None) -> Tip:
     """Seal a tip's content under a fresh data key, sealed in turn to the office and the reporter.
 
     `attach(tip, data_key)` stores the tip's files in the same transaction (app/evidence)."""
-    office_key = db.get(OfficeKey, office.current_key_id) if office.current_key_id else None
-    if office_key is None:
+    if office.current_key_id is None:
         raise ReporterError("office has no key")
+    office_public_key = _office_public_key(db, office.current_key_id)
     tip_id = new_id()
     data_key = crypto.new_data_key()
     tip = Tip(
         id=tip_id,
         office_id=office.id,
-        office_key_id=office_key.id,
+        office_key_id=office.current_key_id,
         status=status,
         received_on=received_on or clock.today(),
         lookup_id=lookup_id,
         reporter_public_key=reporter_public_key,
-        key_for_office=crypto.seal_key(data_key, office_key.public_key, owner=tip_id, purpose="office"),
+        key_for_office=crypto.seal_key(data_key, office_public_key, owner=tip_id, purpose="office"),
         key_for_reporter=crypto.seal_key(data_key, reporter_public_key, owner=tip_id, purpose="reporter"),
         content=crypto.encrypt_field(data_key, content.to_bytes(), tip_id=tip_id, purpose=CONTENT),
     )
