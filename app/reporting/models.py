@@ -1,6 +1,6 @@
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, LargeBinary, String, event, insert, update
+from sqlalchemy import Date, ForeignKey, Index, LargeBinary, String, event, insert, update
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm import Session as OrmSession
 
@@ -15,11 +15,17 @@ class Tip(Base):
     """A tip. Only routing facts are in the clear; everything the reporter wrote is in `content`."""
 
     __tablename__ = "tips"
-    __table_args__ = _NO_ROWID
+    # The index's sync queries (new arrivals by date, changes by revision, counts) read only these;
+    # on SQLite a secondary index of a WITHOUT ROWID table carries the id, so they never touch rows.
+    __table_args__ = (
+        Index("ix_tips_key_received", "office_key_id", "received_on"),
+        Index("ix_tips_key_revision", "office_key_id", "revision"),
+        _NO_ROWID,
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
-    office_key_id: Mapped[int] = mapped_column(ForeignKey("office_keys.id"), index=True)
+    office_key_id: Mapped[int] = mapped_column(ForeignKey("office_keys.id"))
     status: Mapped[str] = mapped_column(String(16), index=True)
     received_on: Mapped[date] = mapped_column(Date, index=True)
     # HKDF(Argon2id(receipt)) — finds the tip from the receipt without storing anything reversible.
@@ -43,7 +49,7 @@ class Tip(Base):
     # Commit-ordered number of the last inspector-side change (app/triage/index.py syncs by it).
     # New tips keep 0: numbering arrivals would record their order, which the date-only rule and
     # the missing rowid exist to hide. The index finds new tips by their date instead.
-    revision: Mapped[int] = mapped_column(default=0, server_default="0", index=True)
+    revision: Mapped[int] = mapped_column(default=0, server_default="0")
     # Inspectors' tags, a JSON list encrypted under the data key (purpose "tags").
     tags: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 

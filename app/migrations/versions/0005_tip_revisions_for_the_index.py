@@ -25,14 +25,14 @@ def upgrade() -> None:
                    [{'id': 1, 'value': 0}])
     with op.batch_alter_table('tips', schema=None, table_kwargs={'sqlite_with_rowid': False}) as batch_op:
         batch_op.add_column(sa.Column('revision', sa.Integer(), server_default='0', nullable=False))
-        batch_op.create_index(batch_op.f('ix_tips_office_key_id'), ['office_key_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_tips_revision'), ['revision'], unique=False)
+        batch_op.create_index('ix_tips_key_received', ['office_key_id', 'received_on'], unique=False)
+        batch_op.create_index('ix_tips_key_revision', ['office_key_id', 'revision'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('tips', schema=None, table_kwargs={'sqlite_with_rowid': False}) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_tips_revision'))
-        batch_op.drop_index(batch_op.f('ix_tips_office_key_id'))
+        batch_op.drop_index('ix_tips_key_revision')
+        batch_op.drop_index('ix_tips_key_received')
         batch_op.drop_column('revision')
 
     op.drop_table('tip_revision')
