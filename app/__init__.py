@@ -69,6 +69,7 @@ def _create_app(site: str, cookie_name: str, config: dict[str, Any] | None) -> F
 
 def create_reporter_app(config: dict[str, Any] | None = None) -> Flask:
     app = _create_app("reporter", "tl_r", config)
+    from app.analytics.public import bp as transparency_bp
     from app.evidence.spool import SpoolingRequest
     from app.reporting.views import bp as reporting_bp
 
@@ -76,6 +77,7 @@ def create_reporter_app(config: dict[str, Any] | None = None) -> Flask:
     app.request_class = SpoolingRequest
 
     app.register_blueprint(reporting_bp)
+    app.register_blueprint(transparency_bp)
     return app
 
 
@@ -85,6 +87,7 @@ def create_inspector_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["tipline_index"] = TipIndex(idle_seconds=app.config["SESSION_IDLE_MINUTES"] * 60)
     from app.admin.views import bp as admin_bp
+    from app.analytics.views import bp as analytics_bp
     from app.evidence.views import bp as evidence_bp
     from app.inspectors.views import bp as inspectors_bp
     from app.triage.views import bp as triage_bp
@@ -93,4 +96,5 @@ def create_inspector_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(triage_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(evidence_bp)
+    app.register_blueprint(analytics_bp)
     return app

@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic and for create_all in tests."""
 
+from app.analytics.models import PublishedMonth
 from app.audit.models import AuditEntry
 from app.db import Base
 from app.evidence.models import Attachment, AttachmentChunk, HeldUpload, HeldUploadChunk
@@ -25,6 +26,7 @@ __all__ = [
     "OfficeGrant",
     "OfficeKey",
     "PendingSetup",
+    "PublishedMonth",
     "RateBucket",
     "ServerSession",
     "SpentToken",
