@@ -5,6 +5,7 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
+from app.analytics import services as analytics
 from app.db import get_session
 from app.formtools import choices
 from app.inspectors import auth
@@ -171,6 +172,7 @@ def _render_detail(tip: Tip, status: int = 200, **forms):
     keys = auth.office_keys()
     try:
         detail = services.tip_detail(db, tip, keys, _me().id)
+        related = analytics.related_tips(db, tip, detail.content, keys, actor_id=_me().id)
     except services.TipNotFound:
         db.rollback()
         abort(404)
@@ -183,6 +185,7 @@ def _render_detail(tip: Tip, status: int = 200, **forms):
         "inspector/triage/tip.html",
         d=detail,
         tip=tip,
+        related=related,
         status_form=status_form,
         assign_form=assign_form,
         tags_form=forms.get("tags_form") or TagsForm(formdata=None, tags="，".join(detail.tags)),
