@@ -99,56 +99,64 @@ def _scope_office(scope: str, offices: list[Office]) -> tuple[bool, Office | Non
     return office is not None, office
 
 
-def _back_to_publishing():
-    return redirect(url_for("analytics.dashboard") + "#publish", code=303)
+def _render_publish(month: str, scope: str, *, form: PublishForm | None = None, status: int = 200):
+    """The preview of a month, with the form that confirms it; or, when it cannot be published,
+    the message (already flashed) and the month chooser again, with `status` 400."""
+    offices = _offices()
+    valid, office = _scope_office(scope, offices)
+    shown = None
+    if not valid:
+        flash(_("没有这个受理单位，或您没有它的密钥。"), "error")
+    else:
+        db = get_session()
+        try:
+            shown = publishing.preview(db, auth.office_keys(), month, office)
+        except publishing.PublishError as error:
+            db.rollback()
+            flash(str(error), "error")
+    if shown is None:
+        status = 400
+    elif status == 200:
+        db = get_session()
+        audit.record(db, services.ANALYTICS_VIEW, actor_id=_me().id,
+                     detail={"publish_preview": shown.month, "office": office.code if office else publishing.ALL})
+        db.commit()
+    if form is None or shown is None:
+        form = PublishForm(formdata=None, month=shown.month if shown else "", scope=scope)
+    return render_template("inspector/analytics/publish.html", preview=shown, form=form, offices=offices,
+                           publishable_months=publishing.closed_months(clock.today()),
+                           burden_types=BURDEN_TYPES, statuses=STATUSES, suppressed=publishing.SUPPRESSED), status
 
 
 @bp.get("/publish")
 @auth.admin_required
 def publish_preview():
-    month = str(request.args.get("month", ""))[:16]
-    scope = str(request.args.get("scope", publishing.ALL))[:64]
-    valid, office = _scope_office(scope, _offices())
-    if not valid:
-        flash(_("没有这个受理单位，或您没有它的密钥。"), "error")
-        return _back_to_publishing()
-    db = get_session()
-    try:
-        shown = publishing.preview(db, auth.office_keys(), month, office)
-    except publishing.PublishError as error:
-        flash(str(error), "error")
-        return _back_to_publishing()
-    audit.record(db, services.ANALYTICS_VIEW, actor_id=_me().id,
-                 detail={"publish_preview": shown.month, "office": office.code if office else publishing.ALL})
-    db.commit()
-    form = PublishForm(formdata=None, month=shown.month, scope=scope)
-    return render_template("inspector/analytics/publish.html", preview=shown, form=form,
-                           burden_types=BURDEN_TYPES, statuses=STATUSES, suppressed=publishing.SUPPRESSED)
+    return _render_publish(str(request.args.get("month", ""))[:16], str(request.args.get("scope", publishing.ALL))[:64])
 
 
 @bp.post("/publish")
 @auth.admin_required
 def publish():
     form = PublishForm()
+    month, scope = (form.month.data or "")[:16], (form.scope.data or publishing.ALL)[:64]
     if not form.validate():
         if form.csrf_token.errors:
             flash_expired()
         else:
             flash(_("发布请求无效，请重新选择月份。"), "error")
-        return _back_to_publishing()
-    valid, office = _scope_office(form.scope.data or "", _offices())
+        return _render_publish(month, scope, form=form, status=400)
+    valid, office = _scope_office(scope, _offices())
     if not valid:
-        flash(_("没有这个受理单位，或您没有它的密钥。"), "error")
-        return _back_to_publishing()
+        return _render_publish(month, scope, status=400)
     db = get_session()
     try:
-        row, others = publishing.publish(db, auth.office_keys(), form.month.data or "", office, _me().id)
+        row, others = publishing.publish(db, auth.office_keys(), month, office, _me().id)
     except publishing.PublishError as error:
         db.rollback()
         flash(str(error), "error")
-        return _back_to_publishing()
+        return _render_publish(month, scope, status=400)
     db.commit()
     flash(_("已发布 %(month)s 的统计到公开页面。", month=row.month), "ok")
     if others:
         flash(_("同月另一种范围（全部单位/单个单位）的数据已撤下，以免相减推算出小于5的数字。"), "ok")
-    return _back_to_publishing()
+    return redirect(url_for("analytics.dashboard") + "#publish", code=303)
