@@ -6,7 +6,6 @@ Pure functions, no Flask and no database: "XX学习APP", "xx学习 app" and "Ｘ
 
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
 
 BLANK = ""  # the key of a field left empty (shown as （未填）)
 
@@ -119,10 +118,3 @@ def province_of(region: str | None) -> str:
             best = (index, -len(name), full)
     return best[2] if best else UNKNOWN_REGION
 
-
-def group_spellings(names: Iterable[str | None]) -> dict[str, Counter[str]]:
-    """Platform key → Counter of the raw spellings (trimmed) seen for it."""
-    groups: dict[str, Counter[str]] = {}
-    for raw in names:
-        groups.setdefault(platform_key(raw), Counter())[(raw or "").strip()] += 1
-    return groups

@@ -228,7 +228,8 @@ def _is_invalid_hours(value: Any) -> bool:
 def burden_codes(content: TipContent) -> list[str]:
     """The tip's burden types, each once; codes outside the taxonomy count as UNKNOWN_BURDEN."""
     codes = content.burden_types if isinstance(content.burden_types, list) else []
-    return list(dict.fromkeys(c if c in BURDEN_BY_CODE else UNKNOWN_BURDEN for c in codes))
+    return list(dict.fromkeys(c if isinstance(c, str) and c in BURDEN_BY_CODE else UNKNOWN_BURDEN
+                              for c in codes))
 
 
 def _text(value: Any) -> str:

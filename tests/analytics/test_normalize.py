@@ -122,13 +122,6 @@ def test_most_frequent_spelling_is_the_label_and_ties_are_stable():
     assert normalize.ranked_spellings(Counter({"b": 1, "a": 1, "c": 3})) == [("c", 3), ("a", 1), ("b", 1)]
 
 
-def test_group_spellings_keeps_the_raw_forms():
-    groups = normalize.group_spellings(["XX学习APP", "xx学习 app", "XX学习APP", "", None, " 网格通 "])
-    assert groups[platform_key("XX学习APP")] == Counter({"XX学习APP": 2, "xx学习 app": 1})
-    assert groups[normalize.BLANK] == Counter({"": 2})
-    assert groups["网格通"] == Counter({"网格通": 1})
-
-
 @pytest.mark.parametrize("region,province", [
     ("河南省", "河南省"),
     ("河南省周口市郸城县", "河南省"),
