@@ -56,8 +56,9 @@ def _summary(raw: bytes) -> TipContent:
     return content
 
 
-def _open_rows(rows: Iterable, keys: OfficeKeys) -> list[IndexedTip]:
-    """rows: the clear columns followed by key_for_office and content."""
+def _open_tuples(rows: Iterable, keys: OfficeKeys) -> list[tuple]:
+    """rows: the clear columns followed by key_for_office and content → plain tuples (cheap to pickle
+    from a worker process): the ten clear values and the content's JSON-ready fields."""
     out = []
     for row in rows:
         key = keys.get(row.office_key_id)
@@ -68,10 +69,13 @@ def _open_rows(rows: Iterable, keys: OfficeKeys) -> list[IndexedTip]:
             content = _summary(crypto.decrypt_field(data_key, row.content, tip_id=row.id, purpose=CONTENT))
         except (crypto.CryptoError, ValueError, TypeError):
             continue
-        out.append(IndexedTip(row.id, row.office_id, row.office_key_id, row.status, row.received_on,
-                              row.updated_on, row.closed_on, row.assignee_id, row.duplicate_of_id,
-                              row.revision, content))
+        out.append((row.id, row.office_id, row.office_key_id, row.status, row.received_on, row.updated_on,
+                    row.closed_on, row.assignee_id, row.duplicate_of_id, row.revision, content))
     return out
+
+
+def _open_rows(rows: Iterable, keys: OfficeKeys) -> list[IndexedTip]:
+    return [IndexedTip(*values) for values in _open_tuples(rows, keys)]
 
 
 def _select_full(key_ids: list[int]):
@@ -88,7 +92,7 @@ def _child(connection, url: str, key_ids: list[int], keys: OfficeKeys, low: str 
         if high is not None:
             query = query.where(Tip.id < high)
         with engine.connect() as db:
-            connection.send(_open_rows(db.execute(query), keys))
+            connection.send(_open_tuples(db.execute(query), keys))
         engine.dispose()
     except BaseException as error:  # noqa: BLE001 (report to the parent, never hang it)
         connection.send(error)
@@ -108,14 +112,15 @@ def _build(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
     url = db.get_bind().url.render_as_string(hide_password=False)
     context = multiprocessing.get_context("fork")
     pipes, processes = [], []
-    for low, high in ranges:
+    for low, high in ranges[1:]:  # the other shares go to forked workers ...
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(target=_child, args=(sender, url, key_ids, keys, low, high), daemon=True)
         process.start()
         sender.close()
         pipes.append(receiver)
         processes.append(process)
-    results: list[IndexedTip] = []
+    # ... and this process opens the first share itself meanwhile.
+    results = _open_rows(db.execute(_select_full(key_ids).where(Tip.id < ranges[0][1])), keys)
     failure: BaseException | None = None
     for receiver in pipes:
         try:
@@ -125,7 +130,7 @@ def _build(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
         if isinstance(got, BaseException):
             failure = got
         else:
-            results.extend(got)
+            results.extend(IndexedTip(*values) for values in got)
     for process in processes:
         process.join()
     if failure is not None:
