@@ -11,6 +11,8 @@ import threading
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from app.logscrub import for_site
+
 log = logging.getLogger("tipline.serve")
 
 
@@ -27,8 +29,8 @@ class _AnonymousHandler(WSGIRequestHandler):
         log.info("inspector %s %s %s", self.command, path, code)
 
     def log(self, type: str, message: str, *args) -> None:  # noqa: A002 (werkzeug's signature)
-        if type == "error":
-            log.error("%s: %s", self.site, message % args)
+        if type == "error":  # e.g. "Bad request syntax ('<the request line>')": scrubbed like gunicorn's
+            log.error("%s: %s", self.site, for_site(self.site)(message % args))
 
 
 class _ReporterHandler(_AnonymousHandler):
