@@ -102,7 +102,8 @@ class Server:
                 return
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(self.process.stderr.read().decode() if self.process.stderr else "died")
+                    message = self.process.stderr.read().decode() if self.process.stderr else "died"
+                    raise RuntimeError(message) from None
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError("server did not start")

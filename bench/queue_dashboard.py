@@ -17,7 +17,16 @@ from pathlib import Path
 
 import pyotp
 
-from bench.common import ADMIN_PASSWORD, SECRET, cleanup, cores, median_time, new_data_dir, report, tipline
+from bench.common import (
+    ADMIN_PASSWORD,
+    SECRET,
+    cleanup,
+    cores,
+    median_time,
+    new_data_dir,
+    report,
+    tipline,
+)
 
 
 def open_time() -> float:

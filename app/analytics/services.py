@@ -34,7 +34,7 @@ from app.reporting.taxonomy import (
     STATUS_LABELS,
     STATUSES,
 )
-from app.triage.opening import open_contents
+from app.triage.index import IndexedTip, tips_for
 
 OfficeKeys = dict[int, crypto.PrivateKey]
 
@@ -164,34 +164,47 @@ class Dashboard:
 # Building blocks (also used by publishing and the related-tips list)
 
 
-def scoped_tips(db: Session, keys: OfficeKeys, filters: Filters) -> list[Tip]:
-    """The tips the session holds a key for, narrowed by the filters (clear columns only)."""
+def scoped_tips(db: Session, keys: OfficeKeys, filters: Filters) -> list[IndexedTip]:
+    """The tips the session holds a key for, narrowed by the filters: summaries from the session's
+    decrypted index (app/triage/index.py), so later views cost no decryption at all."""
     if not keys:
         return []
-    query = select(Tip).where(Tip.office_key_id.in_(list(keys)))
+    return [
+        tip for tip in tips_for(db, keys)
+        if (filters.office_id is None or tip.office_id == filters.office_id)
+        and (filters.date_from is None or tip.received_on >= filters.date_from)
+        and (filters.date_to is None or tip.received_on <= filters.date_to)
+    ]
+
+
+def _scoped(query, keys: OfficeKeys, filters: Filters):
+    """`query` narrowed to the session's office keys and the filters (clear columns only)."""
+    query = query.where(Tip.office_key_id.in_(list(keys)))
     if filters.office_id is not None:
         query = query.where(Tip.office_id == filters.office_id)
     if filters.date_from is not None:
         query = query.where(Tip.received_on >= filters.date_from)
     if filters.date_to is not None:
         query = query.where(Tip.received_on <= filters.date_to)
-    return list(db.scalars(query))
+    return query
 
 
-def first_replies(db: Session, tips: Sequence[Tip]) -> dict[str, date]:
-    """Tip id → date of the first inspector message, for those tips that have one."""
+def scoped_total(db: Session, keys: OfficeKeys, filters: Filters) -> int:
+    """How many tips of the session's office keys the filters cover, opened or not (clear columns)."""
+    if not keys:
+        return 0
+    return db.scalar(_scoped(select(func.count()).select_from(Tip), keys, filters)) or 0
+
+
+def first_replies(db: Session, tips: Sequence[Any]) -> dict[str, date]:
+    """Tip id → date of the first inspector message, for those tips that have one (one grouped
+    query over the replies; messages carry dates only)."""
     wanted = {tip.id for tip in tips}
     if not wanted:
         return {}
-    found: dict[str, date] = {}
-    ids = sorted(wanted)
-    for start in range(0, len(ids), 500):  # bounded IN lists: SQLite and PostgreSQL alike
-        chunk = ids[start:start + 500]
-        rows = db.execute(select(Message.tip_id, func.min(Message.written_on))
-                          .where(Message.tip_id.in_(chunk), Message.author == AUTHOR_INSPECTOR)
-                          .group_by(Message.tip_id))
-        found.update({row[0]: row[1] for row in rows})
-    return found
+    rows = db.execute(select(Message.tip_id, func.min(Message.written_on))
+                      .where(Message.author == AUTHOR_INSPECTOR).group_by(Message.tip_id))
+    return {tip_id: day for tip_id, day in rows if tip_id in wanted}
 
 
 def median_days(values: Iterable[int]) -> Median:
@@ -199,12 +212,12 @@ def median_days(values: Iterable[int]) -> Median:
     return Median(float(statistics.median(days)) if days else None, len(days))
 
 
-def reply_days(tips: Sequence[Tip], replies: Mapping[str, date]) -> list[int]:
+def reply_days(tips: Sequence[Any], replies: Mapping[str, date]) -> list[int]:
     # A first reply dated before the tip (a clock fix, a restore) counts as the same day.
     return [max(0, (replies[t.id] - t.received_on).days) for t in tips if t.id in replies]
 
 
-def close_days(tips: Sequence[Tip]) -> list[int]:
+def close_days(tips: Sequence[Any]) -> list[int]:
     return [max(0, (t.closed_on - t.received_on).days) for t in tips
             if t.closed_on is not None and t.status in CLOSED_STATUSES]
 
@@ -311,10 +324,17 @@ def _month_of_index(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def month_rows(received: Iterable[date], filters: Filters, today: date) -> tuple[list[Row], bool]:
+def month_rows(received: Iterable[date] | Mapping[date, int], filters: Filters,
+               today: date) -> tuple[list[Row], bool]:
     """Tips received per month, with the months that had none, over the filter's range (or the
-    data's, when the filter leaves an end open). At most MAX_TREND_MONTHS, the latest kept."""
-    counts = Counter(_month_index(day) for day in received)
+    data's, when the filter leaves an end open). At most MAX_TREND_MONTHS, the latest kept.
+    `received` is the dates, or a mapping of date → number of tips that day."""
+    counts: Counter[int] = Counter()
+    if isinstance(received, Mapping):
+        for day, n in received.items():
+            counts[_month_index(day)] += n
+    else:
+        counts.update(_month_index(day) for day in received)
     first = _month_index(filters.date_from) if filters.date_from else min(counts, default=None)
     if filters.date_to:
         last: int | None = _month_index(filters.date_to)
@@ -330,32 +350,60 @@ def month_rows(received: Iterable[date], filters: Filters, today: date) -> tuple
             for i in range(first, last + 1)], truncated
 
 
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What the dashboard needs of one tip, derived from its content once per index entry."""
+
+    hours: float | None
+    capped: bool
+    invalid_hours: bool
+    burdens: tuple[str, ...]
+    platform_key: str
+    platform: str
+    body_key: str
+    level: str
+    imposer: str
+    province: str
+
+
+def _facts(tip: IndexedTip) -> _Facts:
+    facts = tip.derived.get("analytics")
+    if facts is None:
+        content = tip.content
+        hours, capped = usable_hours(content.hours_per_week)
+        platform = _text(content.platform).strip()
+        body, level = body_group(content)
+        facts = tip.derived["analytics"] = _Facts(
+            hours=hours, capped=capped, invalid_hours=hours is None and _is_invalid_hours(content.hours_per_week),
+            burdens=tuple(burden_codes(content)), platform_key=normalize.platform_key(platform),
+            platform=platform, body_key=body, level=level, imposer=_text(content.imposer_name).strip(),
+            province=normalize.province_of(_text(content.region)),
+        )
+    return facts
+
+
 def dashboard(db: Session, keys: OfficeKeys, filters: Filters) -> Dashboard:
-    """Every aggregate of the dashboard, from one pass over the opened tips."""
+    """Every aggregate of the dashboard, from one pass over the session's decrypted index."""
     tips = scoped_tips(db, keys, filters)
-    contents = open_contents(tips, keys)
+    total = scoped_total(db, keys, filters)
 
     burden, platforms, levels, bodies, regions = _Groups(), _Groups(), _Groups(), _Groups(), _Groups()
     hours_summary = HoursSummary()
     for tip in tips:
-        content = contents.get(tip.id)
-        if content is None:
-            continue
-        hours, capped = usable_hours(content.hours_per_week)
+        facts = _facts(tip)
+        hours, capped = facts.hours, facts.capped
         if hours is not None:
             hours_summary.total += hours
             hours_summary.tips += 1
             hours_summary.capped += int(capped)
-        elif _is_invalid_hours(content.hours_per_week):
+        elif facts.invalid_hours:
             hours_summary.invalid += 1
-        for code in burden_codes(content):
+        for code in facts.burdens:
             burden.add(code)
-        platform = _text(content.platform).strip()
-        platforms.add(normalize.platform_key(platform), platform, hours, capped)
-        body, level = body_group(content)
-        levels.add(level)
-        bodies.add(body, _text(content.imposer_name).strip(), hours, capped)
-        regions.add(normalize.province_of(_text(content.region)))
+        platforms.add(facts.platform_key, facts.platform, hours, capped)
+        levels.add(facts.level)
+        bodies.add(facts.body_key, facts.imposer, hours, capped)
+        regions.add(facts.province)
     hours_summary.total = round(hours_summary.total, 1)
 
     def burden_label(key: str, _spelling: str) -> str:
@@ -379,13 +427,17 @@ def dashboard(db: Session, keys: OfficeKeys, filters: Filters) -> Dashboard:
                         key=lambda r: (level_order.get(r.key, 99), r.key))
     region_rows = _by_count(regions.finish(lambda key, _s: _region_label(key)))
 
-    status_counts = Counter(t.status for t in tips)
+    # Clear columns count every tip in scope, opened or not: grouped in the database.
+    status_counts = Counter(dict(db.execute(_scoped(select(Tip.status, func.count()), keys, filters)
+                                            .group_by(Tip.status)).all()))
     status_rows = [Row(key=s, label=str(STATUS_LABELS[s]), count=status_counts.get(s, 0)) for s in STATUSES]
     status_rows += [Row(key=s, label=s, count=n) for s, n in sorted(status_counts.items()) if s not in STATUSES]
-    months, truncated = month_rows((t.received_on for t in tips), filters, clock.today())
+    per_day = dict(db.execute(_scoped(select(Tip.received_on, func.count()), keys, filters)
+                              .group_by(Tip.received_on)).all()) if keys else {}
+    months, truncated = month_rows(per_day, filters, clock.today())
 
     return Dashboard(
-        filters=filters, total=len(tips), opened=len(contents),
+        filters=filters, total=total, opened=len(tips),
         burden=burden_rows,
         platforms=_by_count(platform_rows), platform_hours=_by_hours(platform_rows),
         levels=level_rows,
@@ -408,7 +460,7 @@ def record_view(db: Session, actor_id: int, filters: Filters) -> None:
 
 @dataclass
 class RelatedTip:
-    tip: Tip
+    tip: IndexedTip
     same_platform: bool
     same_body: bool
     shared_burdens: list[str]
@@ -458,7 +510,7 @@ def related_tips(db: Session, tip: Tip, content: TipContent, keys: OfficeKeys, *
         return Related([], [], 0, [], 0, False, False)
 
     others = [t for t in scoped_tips(db, keys, Filters()) if t.id != tip.id]
-    contents = open_contents(others, keys)
+    contents = {t.id: t.content for t in others}
     linked = {tip.duplicate_of_id} | {t.id for t in others if t.duplicate_of_id == tip.id}
     duplicates, same_platform, same_body = [], [], []
     for other in others:

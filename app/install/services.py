@@ -54,7 +54,7 @@ _SALTS: dict[str, bytes] = {}
 
 def receipt_salt(db: Session) -> bytes:
     """The install's receipt salt. It never changes once made, so each process reads it once."""
-    url = str(db.get_bind().url)
+    url = str(db.get_bind().engine.url)
     salt = _SALTS.get(url)
     if salt is None:
         settings = db.get(InstallSettings, 1)

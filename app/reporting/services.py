@@ -94,7 +94,7 @@ _PUBLIC_KEYS: dict[tuple[str, int], bytes] = {}
 
 def _office_public_key(db: Session, office_key_id: int) -> bytes:
     """Office key rows never change (a rotation adds a new row), so each process reads each once."""
-    cache_key = (str(db.get_bind().url), office_key_id)
+    cache_key = (str(db.get_bind().engine.url), office_key_id)
     public = _PUBLIC_KEYS.get(cache_key)
     if public is None:
         office_key = db.get(OfficeKey, office_key_id)

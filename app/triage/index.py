@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import create_engine, func, select
@@ -48,6 +48,9 @@ class IndexedTip:
     duplicate_of_id: str | None
     revision: int
     content: TipContent  # every field but the free-text account (description is "")
+    # Values other modules derive from the content once and keep with it (analytics' normalised
+    # names); they live and die with the entry.
+    derived: dict = field(default_factory=dict)
 
 
 def _summary(raw: bytes) -> TipContent:
@@ -109,7 +112,7 @@ def _build(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
     ids = list(db.scalars(select(Tip.id).where(Tip.office_key_id.in_(key_ids)).order_by(Tip.id)))
     bounds = [ids[len(ids) * i // workers] for i in range(1, workers)]
     ranges = list(zip([None, *bounds], [*bounds, None], strict=True))
-    url = db.get_bind().url.render_as_string(hide_password=False)
+    url = db.get_bind().engine.url.render_as_string(hide_password=False)
     context = multiprocessing.get_context("fork")
     pipes, processes = [], []
     for low, high in ranges[1:]:  # the other shares go to forked workers ...
@@ -214,23 +217,24 @@ class TipIndex:
         key_ids = list(held)
         oldest_revision = min(entry.revision for entry in held.values())
         if revision > oldest_revision:
-            for row in db.execute(select(*_CLEAR).where(Tip.office_key_id.in_(key_ids),
-                                                        Tip.revision > oldest_revision)):
-                entry = held[row.office_key_id]
-                cached = entry.rows.get(row.id)
+            for changed in db.execute(select(*_CLEAR).where(Tip.office_key_id.in_(key_ids),
+                                                            Tip.revision > oldest_revision)):
+                entry = held[changed.office_key_id]
+                cached = entry.rows.get(changed.id)
                 if cached is not None:
-                    cached.status, cached.updated_on, cached.closed_on = row.status, row.updated_on, row.closed_on
-                    cached.assignee_id, cached.duplicate_of_id = row.assignee_id, row.duplicate_of_id
-                    cached.revision = row.revision
+                    cached.status, cached.updated_on = changed.status, changed.updated_on
+                    cached.closed_on, cached.assignee_id = changed.closed_on, changed.assignee_id
+                    cached.duplicate_of_id, cached.revision = changed.duplicate_of_id, changed.revision
         # New arrivals: by date, not by number (the day before too, for commits across midnight).
         since = min(entry.synced_on for entry in held.values()) - timedelta(days=1)
         recent = db.execute(select(Tip.id, Tip.office_key_id)
                             .where(Tip.office_key_id.in_(key_ids), Tip.received_on >= since)).all()
         unseen = [r.id for r in recent if r.id not in held[r.office_key_id].rows]
         if unseen:
-            for row in _open_rows(db.execute(_select_full(key_ids).where(Tip.id.in_(unseen))), keys):
-                held[row.office_key_id].rows[row.id] = row
-        # Deletions (retention, removal): a count per key tells whether anything went away.
+            for opened in _open_rows(db.execute(_select_full(key_ids).where(Tip.id.in_(unseen))), keys):
+                held[opened.office_key_id].rows[opened.id] = opened
+        # Anything else (deletions by retention, tips stored with an earlier date by a restore or a
+        # seed): a count per key tells whether the entry is off, and then the ids put it right.
         counts = dict(db.execute(select(Tip.office_key_id, func.count())
                                  .where(Tip.office_key_id.in_(key_ids)).group_by(Tip.office_key_id)).all())
         for key_id, entry in held.items():
@@ -238,15 +242,23 @@ class TipIndex:
                 present = set(db.scalars(select(Tip.id).where(Tip.office_key_id == key_id)))
                 for tip_id in [t for t in entry.rows if t not in present]:
                     del entry.rows[tip_id]
+                missing = [t for t in present if t not in entry.rows]
+                for start in range(0, len(missing), 500):
+                    chunk = missing[start:start + 500]
+                    for opened in _open_rows(db.execute(_select_full([key_id]).where(Tip.id.in_(chunk))), keys):
+                        entry.rows[opened.id] = opened
             entry.revision = max(entry.revision, revision)
             entry.synced_on = today
 
 
-def tips_for(db: Session, keys: OfficeKeys, holder: str | None) -> list[IndexedTip]:
+def tips_for(db: Session, keys: OfficeKeys, holder: str | None = None) -> list[IndexedTip]:
     """The caller's tips as summaries: through the inspector app's index when there is a session
-    to hold it, otherwise opened afresh (scripts and tests calling services directly)."""
-    from flask import current_app, has_app_context
+    to hold it (by default the inspector session of the current request), otherwise opened afresh
+    (scripts and tests calling services directly)."""
+    from flask import current_app, has_app_context, has_request_context, session
 
+    if holder is None and has_request_context():
+        holder = session.get("index_holder")
     index = current_app.extensions.get("tipline_index") if has_app_context() else None
     if index is None or holder is None or not keys:
         return _build(db, keys) if keys else []

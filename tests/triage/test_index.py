@@ -112,3 +112,13 @@ def test_logout_drops_the_index(inspector, inspector_app, tips):
     assert index.held_key_ids()
     inspector.logout()
     assert index.held_key_ids() == set()
+
+
+def test_tips_stored_with_an_earlier_date_are_picked_up(installed, tips, admin_keys):
+    from datetime import date
+
+    index = TipIndex(1800)
+    first = tips.create()
+    assert set(_view(installed, index, admin_keys)) == {first}
+    old = tips.create(received_on=date(2024, 3, 5))  # a restore or a seed, not a submission
+    assert set(_view(installed, index, admin_keys)) == {first, old}
