@@ -25,8 +25,9 @@ class _AnonymousHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if self.site == "reporter":
             return
-        path = self.path.split("?", 1)[0]
-        log.info("inspector %s %s %s", self.command, path, code)
+        # A request line that did not parse leaves path and command unset.
+        path = (getattr(self, "path", "") or "").split("?", 1)[0]
+        log.info("inspector %s %s %s", getattr(self, "command", "-"), path, code)
 
     def log(self, type: str, message: str, *args) -> None:  # noqa: A002 (werkzeug's signature)
         if type == "error":  # e.g. "Bad request syntax ('<the request line>')": scrubbed like gunicorn's
@@ -41,11 +42,24 @@ class _InspectorHandler(_AnonymousHandler):
     site = "inspector"
 
 
+def _quiet_errors(server: BaseWSGIServer, site: str) -> BaseWSGIServer:
+    """socketserver's handle_error prints "...from request from ('<address>', <port>)" and a
+    traceback to stderr; log the exception without the address instead."""
+
+    def handle_error(_request, _client_address) -> None:
+        log.error("%s: error while handling a request", site, exc_info=True)
+
+    server.handle_error = handle_error  # type: ignore[method-assign]
+    return server
+
+
 def build_servers(reporter: Flask, inspector: Flask, host: str, reporter_port: int,
                   inspector_port: int) -> tuple[BaseWSGIServer, BaseWSGIServer]:
     return (
-        make_server(host, reporter_port, reporter, threaded=True, request_handler=_ReporterHandler),
-        make_server(host, inspector_port, inspector, threaded=True, request_handler=_InspectorHandler),
+        _quiet_errors(make_server(host, reporter_port, reporter, threaded=True,
+                                  request_handler=_ReporterHandler), "reporter"),
+        _quiet_errors(make_server(host, inspector_port, inspector, threaded=True,
+                                  request_handler=_InspectorHandler), "inspector"),
     )
 
 
