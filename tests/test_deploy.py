@@ -4,7 +4,6 @@ Where the real tool is installed (nginx, tor, systemd-analyze) the files are als
 checks skip otherwise: the tools are not test dependencies.
 """
 
-import ast
 import os
 import re
 import runpy
@@ -230,9 +229,10 @@ def _console_scripts() -> set[str]:
 
 
 def _wsgi_names() -> set[str]:
-    tree = ast.parse((ROOT / "app" / "wsgi.py").read_text())
-    return {target.id for node in tree.body if isinstance(node, ast.Assign)
-            for target in node.targets if isinstance(target, ast.Name)}
+    """The entry points app.wsgi serves (it builds each lazily, on first access)."""
+    import app.wsgi
+
+    return set(app.wsgi._FACTORIES)
 
 
 @pytest.mark.parametrize("site", ["reporter", "inspector"])
