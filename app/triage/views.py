@@ -6,7 +6,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 
 from app.analytics import services as analytics
+from app import clock
 from app.db import get_session
+from app.evidence import services as evidence
+from app.retention import services as retention
 from app.formtools import choices
 from app.inspectors import auth
 from app.inspectors.views import flash_expired
@@ -102,9 +105,11 @@ def queue():
     bulk = BulkForm(formdata=None)
     bulk.assignee.choices = _assignee_choices(db, set(keys))
     names = services.inspector_names(db, {row.tip.assignee_id for row in page.rows})
+    deletions = retention.warning_ids(db, clock.today(), [o.id for o in offices])
     return render_template("inspector/triage/queue.html", form=form, page=page, bulk=bulk, names=names,
                            statuses=STATUSES, queue_url=_queue_url, filters=filters,
-                           show_office=len(offices) > 1, offices={o.id: o for o in offices})
+                           show_office=len(offices) > 1, offices={o.id: o for o in offices},
+                           deletions=deletions)
 
 
 @bp.post("/bulk")
@@ -173,6 +178,7 @@ def _render_detail(tip: Tip, status: int = 200, **forms):
     try:
         detail = services.tip_detail(db, tip, keys, _me().id)
         related = analytics.related_tips(db, tip, detail.content, keys, actor_id=_me().id)
+        attachments = evidence.list_attachments(db, tip.id, services.data_key(tip, keys))
     except services.TipNotFound:
         db.rollback()
         abort(404)
@@ -186,6 +192,8 @@ def _render_detail(tip: Tip, status: int = 200, **forms):
         d=detail,
         tip=tip,
         related=related,
+        attachments=attachments,
+        deletion_on=retention.deletion_date_of(db, tip),
         status_form=status_form,
         assign_form=assign_form,
         tags_form=forms.get("tags_form") or TagsForm(formdata=None, tags="，".join(detail.tags)),

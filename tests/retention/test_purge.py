@@ -138,3 +138,17 @@ def test_cli_purge_is_audit_logged(reporting, installed, monkeypatch):
         entries = audit.page(db, page_number=1, per_page=50)
         assert any(e.action == "retention.purge" for e in entries)
         assert audit.verify(db).ok
+
+
+def test_inspector_sees_the_coming_deletion_in_the_queue_and_on_the_tip(reporting, installed, inspector):
+    _r, warned = _make(reporting, installed, "两周内删除", "rectified", 170, reply=False)
+    _r, later = _make(reporting, installed, "还早", "rectified", 100, reply=False)
+    inspector.login()
+    queue = inspector.client.get("/").get_data(as_text=True)
+    expected = (clock.today() + timedelta(days=10)).isoformat()
+    assert f"{expected} 删除" in queue
+    assert queue.count("deletion-soon") == 1
+    page = inspector.client.get(f"/tips/{warned}").get_data(as_text=True)
+    assert 'id="deletion-warning"' in page and expected in page
+    later_page = inspector.client.get(f"/tips/{later}").get_data(as_text=True)
+    assert (clock.today() + timedelta(days=80)).isoformat() in later_page
