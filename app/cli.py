@@ -1,6 +1,7 @@
 """The `tipline` command: set-up and operations (scripting contract of DESIGN.md)."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def _prepare(data_dir: Path) -> str:
 @click.group()
 def main() -> None:
     """Tipline: an anonymous tip line for fingertip formalism."""
+    # Everything the command writes (database, WAL, secrets, backups) is readable by its owner only.
+    os.umask(0o077)
 
 
 @main.command()

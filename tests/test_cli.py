@@ -86,3 +86,18 @@ def test_seed_unknown_office_is_a_clear_error(installed, monkeypatch):
     monkeypatch.setenv("TIPLINE_DATABASE_URL", installed.url)
     result = CliRunner().invoke(main, ["seed", "--count", "1", "--office", "nope"])
     assert result.exit_code != 0 and "no office" in result.output
+
+
+def test_files_in_the_data_directory_are_private(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIPLINE_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.delenv("TIPLINE_DATABASE_URL", raising=False)
+    import os
+
+    old = os.umask(0o022)
+    try:
+        result = CliRunner().invoke(main, ["init", "--admin", "chief", "--json"], input="a long enough password\n")
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    for path in (tmp_path / "d").iterdir():
+        assert path.stat().st_mode & 0o077 == 0, path.name
