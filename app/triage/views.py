@@ -5,16 +5,16 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from app.analytics import services as analytics
 from app import clock
+from app.analytics import services as analytics
 from app.db import get_session
 from app.evidence import services as evidence
-from app.retention import services as retention
 from app.formtools import choices
 from app.inspectors import auth
 from app.inspectors.views import flash_expired
 from app.reporting.models import Tip
 from app.reporting.taxonomy import FREQUENCIES, IMPOSER_LEVELS, STATUSES
+from app.retention import services as retention
 from app.triage import services
 from app.triage.forms import (
     AssignForm,
