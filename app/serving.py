@@ -49,7 +49,7 @@ def _quiet_errors(server: BaseWSGIServer, site: str) -> BaseWSGIServer:
     def handle_error(_request, _client_address) -> None:
         log.error("%s: error while handling a request", site, exc_info=True)
 
-    server.handle_error = handle_error  # type: ignore[method-assign]
+    server.handle_error = handle_error  # type: ignore[method-assign,assignment]
     return server
 
 
