@@ -584,14 +584,16 @@ def _entry(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def _clean_office(source: IO[bytes], out, limits: Limits, depth: int) -> set[str]:
+def _clean_office(source: IO[bytes], out, limits: Limits, depth: int, budget: "_Budget | None" = None) -> set[str]:
     damaged = _l("文档无法读取（文件可能已损坏）。")
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
         raise Refused(damaged) from None
     found: set[str] = set()
-    budget = _Budget(limits)
+    # One budget for the whole document: embedded documents spend the outer one, so nesting
+    # cannot multiply the decompression limit.
+    budget = budget if budget is not None else _Budget(limits)
     with archive:
         infos = archive.infolist()
         if len(infos) > limits.zip_max_entries:
@@ -653,7 +655,8 @@ def _copy_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: zipfile
             raise Refused(_l("文档中嵌套的文档层数过多，无法清理。"))
         inner = io.BytesIO(budget.read_all(archive, info, limits.zip_max_total))
         cleaned_inner = io.BytesIO()
-        inner_found = _clean_office(inner, _Output(cleaned_inner.write, limits.max_output), limits, depth + 1)
+        inner_found = _clean_office(inner, _Output(cleaned_inner.write, limits.max_output), limits, depth + 1,
+                                    budget)
         found.update(inner_found)
         target.writestr(_entry(name), cleaned_inner.getvalue())
         return

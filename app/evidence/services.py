@@ -129,11 +129,18 @@ class QuotaState:
     nearly_full: bool
 
 
+HELD_SHARE = 8  # files held between preview and send may take at most 1/8 of the quota
+
+
 def quota_state(db: Session, settings: Settings) -> QuotaState:
-    used = (db.scalar(select(func.coalesce(func.sum(Attachment.stored_size), 0))) or 0) + (
-        db.scalar(select(func.coalesce(func.sum(HeldUpload.stored_size), 0))) or 0)
-    return QuotaState(used=int(used), quota=settings.quota_bytes,
-                      nearly_full=used * 100 >= settings.quota_bytes * settings.nearly_full_percent)
+    """Stored evidence against the quota. Files merely held for a preview do not use it up (anyone
+    can preview, and held files only leave when their session is purged): they have an allowance
+    of their own, and when that is spent new files wait, while stored evidence is never crowded out."""
+    used = db.scalar(select(func.coalesce(func.sum(Attachment.stored_size), 0))) or 0
+    held = db.scalar(select(func.coalesce(func.sum(HeldUpload.stored_size), 0))) or 0
+    nearly_full = (used * 100 >= settings.quota_bytes * settings.nearly_full_percent
+                   or held * HELD_SHARE >= settings.quota_bytes)
+    return QuotaState(used=int(used), quota=settings.quota_bytes, nearly_full=nearly_full)
 
 
 QUOTA_REFUSAL = _l("附件存储空间即将用满，暂时不能接收文件。文字内容可以照常提交。")

@@ -25,10 +25,15 @@ from app.flood.models import RateBucket, SpentToken
 SUBMISSION = "submission"
 RECEIPT_ATTEMPT = "receipt_attempt"
 RECEIPT_FAILED = "receipt_failed"
+TOKEN_ISSUED = "token_issued"  # noqa: S105 (an event name, not a secret)
 WINDOW_MINUTES = 5
 MAX_BITS = 22
 BASE_BITS = 12
-TOKEN_MAX_AGE = 3 * 3600
+TOKEN_MAX_AGE = 3600
+# A token solved or waited for at a lower difficulty still counts if it is at most this many bits
+# short of today's: pressure may rise while a reporter types, but a stockpile loses its value.
+STALE_BITS = 2
+MAX_WAIT = 600
 _RATE = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(second|minute|hour)s?\s*$", re.I)
 
 
@@ -127,10 +132,16 @@ class Challenge:
 
 
 def issue_challenge(db: Session, settings: FloodSettings, secret: str) -> Challenge | None:
+    """A challenge when the line is under pressure (the caller commits: tokens are counted).
+
+    Tokens cost nothing to ask for, so the wait a token carries grows with how many were handed
+    out in the window: collecting hundreds at once to spend them together buys nothing."""
     bits = difficulty(db, settings)
     if bits == 0:
         return None
-    wait = wait_seconds(bits)
+    issued = rate_per_minute(db, TOKEN_ISSUED) / max(settings.submissions_per_minute, 1e-9)
+    wait = int(min(MAX_WAIT, wait_seconds(bits) * max(1.0, issued)))
+    record(db, TOKEN_ISSUED)
     token = _serializer(secret).dumps({"n": secrets.token_hex(16), "b": bits, "w": wait})
     return Challenge(token=token, bits=bits, wait=wait)
 
@@ -163,8 +174,8 @@ def check(db: Session, settings: FloodSettings, secret: str, token: str, solutio
         raise FloodError("challenge_expired") from None
     except (BadSignature, KeyError, TypeError, ValueError):
         raise FloodError("challenge_invalid") from None
-    # A token solved (or waited for) at an earlier, lower difficulty still counts: pressure can rise
-    # while a reporter is typing, and they must not be sent back for it.
+    if bits < required - STALE_BITS:
+        raise FloodError("challenge_expired")
     if not solves(token, solution, bits):
         age = clock.now() - issued.timestamp()
         if age < wait:

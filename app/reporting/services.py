@@ -187,6 +187,14 @@ def read_for_reporter(db: Session, opened: OpenedTip) -> ReporterView | None:
                         deletion_on=deletion_date_of(db, tip))
 
 
+MESSAGES_PER_DAY = 10
+
+
+def reporter_messages_today(db: Session, tip_id: str) -> int:
+    return db.scalar(select(func.count()).select_from(Message).where(
+        Message.tip_id == tip_id, Message.author == AUTHOR_REPORTER, Message.written_on == clock.today())) or 0
+
+
 def add_message(db: Session, tip_id: str, data_key: bytes, text: str, author: str) -> Message:
     """Append a message to a tip's conversation, encrypted under the tip's data key."""
     if db.get(Tip, tip_id) is None:

@@ -55,7 +55,11 @@ def _flood_settings() -> flood.FloodSettings:
 
 
 def _challenge() -> flood.Challenge | None:
-    return flood.issue_challenge(get_session(), _flood_settings(), current_app.config["SECRET_KEY"])
+    db = get_session()
+    challenge = flood.issue_challenge(db, _flood_settings(), current_app.config["SECRET_KEY"])
+    if challenge is not None:
+        db.commit()  # the token is counted, so that the next one waits longer under a flood
+    return challenge
 
 
 def _flood_message(error: flood.FloodError) -> str:
@@ -249,6 +253,10 @@ def followup_login():
         if form.csrf_token.errors:
             flash(_("页面停留时间过长，已失效，请再次点击。"), "error")
         return _render_followup_login(form, 400)
+    if crypto.normalize_receipt(form.receipt.data or "") is None:
+        # Not 20 digits: no KDF is spent, so nothing is counted against the line's limits.
+        flash(_("回执码不正确，或该线索已按期删除。请核对后重新输入。"), "error")
+        return _render_followup_login(form, 400)
     flood_error = _check_flood(flood.RECEIPT_ATTEMPT)
     if flood_error is not None:
         flash(_flood_message(flood_error), "error")
@@ -310,6 +318,16 @@ def followup_message():
             flash(_("页面停留时间过长，已失效。您写的内容还在，请再次点击发送。"), "error")
         return _render_followup(form, 400)
     db = get_session()
+    try:
+        # Messages cost storage too: the global hard limit applies, and a tip takes a bounded
+        # number of reporter messages a day (a receipt is all it takes to send them).
+        flood.check_rate_limit(db, _flood_settings(), flood.SUBMISSION)
+    except flood.FloodError as error:
+        flash(_flood_message(error), "error")
+        return _render_followup(form, 429)
+    if services.reporter_messages_today(db, opened.tip_id) >= services.MESSAGES_PER_DAY:
+        flash(_("今天已经补充了很多次。请明天再补充，您写的内容还在。"), "error")
+        return _render_followup(form, 429)
     refused = drafts.check_message_uploads(db)
     if refused:
         return _render_followup(form, 400, refused)
@@ -321,6 +339,8 @@ def followup_message():
             # One step here: a refused file means nothing of this message is stored.
             db.rollback()
             return _render_followup(form, 400, results)
+        if _flood_settings().enabled:
+            flood.record(db, flood.SUBMISSION)
         db.commit()
     except SQLAlchemyError:
         db.rollback()

@@ -214,3 +214,14 @@ def test_strip_png_keeps_pixels():
     stripped, changed = cleaning.strip_png(photo)
     assert changed and b.ARTIST.encode() not in stripped
     assert Image.open(io.BytesIO(stripped)).tobytes() == Image.open(io.BytesIO(photo)).tobytes()
+
+
+def test_nested_documents_share_one_decompression_budget():
+    # Each embedded document stays under the limit on its own; together they exceed it. Before the
+    # shared budget, every embedded document got a fresh one (found by the security review).
+    inner = b.zip_bomb_docx(3 * MiB)
+    outer = b.docx_with_metadata(extra={f"word/embeddings/doc{i}.docx": inner for i in range(4)})
+    limits = cleaning.Limits(zip_max_total=8 * MiB, zip_max_ratio=10**9)
+    with pytest.raises(cleaning.Refused):
+        run(outer, limits)
+    assert run(b.docx_with_metadata(extra={"word/embeddings/doc0.docx": inner}), limits)

@@ -45,12 +45,18 @@ def test_nearly_full_quota_refuses_files_but_takes_text(uploader, reporter_app, 
     assert count_rows(installed, Tip) == 2
 
 
-def test_quota_counts_stored_and_held(uploader, installed, reporter_app):
+def test_held_files_do_not_use_up_the_evidence_quota(uploader, installed, reporter_app):
+    """Anyone can preview; held files have an allowance of their own (1/8 of the quota), so they can
+    pause new uploads for a while but never crowd out stored evidence (security review H4)."""
+    import dataclasses
+
     settings = evidence.Settings.from_config(reporter_app.config)
     uploader.preview([("held.txt", b"h" * 1000)])
     with session_scope(installed.url) as db:
         state = evidence.quota_state(db, settings)
-    assert state.used > 1000 and not state.nearly_full
+        assert state.used == 0 and not state.nearly_full
+        small = dataclasses.replace(settings, quota_bytes=evidence.HELD_SHARE * 1000)
+        assert evidence.quota_state(db, small).nearly_full  # the held allowance is spent
 
 
 # --- follow-up messages --------------------------------------------------------------------------

@@ -233,3 +233,34 @@ def test_honeypot_filled_is_refused_with_the_text_kept(reporting, reporter, inst
     response = reporter.post("/tip", data={**fields, "action": "send"})
     body = response.get_data(as_text=True)
     assert response.status_code == 400 and "请勿填写此栏" in body and "机器人填了蜜罐" in body
+
+
+def test_stockpiled_tokens_wait_longer_and_stale_ones_are_refused(installed, monkeypatch):
+    """Security review H2: tokens cost nothing to collect, so collecting many must not pay."""
+    s = settings()
+    with session_scope(installed.url) as db:
+        _flood_db(db, 60)
+        first = flood.issue_challenge(db, s, SECRET)
+        for _ in range(40):
+            last = flood.issue_challenge(db, s, SECRET)
+        assert last.wait >= first.wait * 4
+        # a token from a calm moment is refused once the pressure is far higher
+        low_token = first.token
+        _flood_db(db, 3000)
+        assert flood.difficulty(db, s) > first.bits + flood.STALE_BITS
+        with pytest.raises(flood.FloodError) as stale:
+            flood.check(db, s, SECRET, low_token, solve(low_token, first.bits))
+        assert stale.value.reason == "challenge_expired"
+
+
+def _flood_db(db, count):
+    for _ in range(count):
+        flood.record(db, flood.SUBMISSION)
+
+
+def test_malformed_receipts_cost_and_count_nothing(reporting, installed):
+    reporting.open("12345")
+    reporting.open("not a receipt at all")
+    with session_scope(installed.url) as db:
+        assert flood.rate_per_minute(db, flood.RECEIPT_ATTEMPT) == 0
+        assert flood.rate_per_minute(db, flood.RECEIPT_FAILED) == 0

@@ -163,3 +163,16 @@ def test_stolen_session_row_is_useless_without_the_cookie(reporting, reporter, i
     with session_scope(installed.url) as db:
         row = db.scalars(select(ServerSession)).one()
         assert b"tip_id" not in row.data and b"key" not in row.data
+
+
+def test_a_tip_takes_a_bounded_number_of_reporter_messages_a_day(reporting, reporter, installed):
+    from app.reporting.services import MESSAGES_PER_DAY
+
+    reporting.open(reporting.submit())
+    for i in range(MESSAGES_PER_DAY):
+        page = reporter.get("/followup/tip").get_data(as_text=True)
+        assert reporter.post("/followup/message", data={"csrf_token": csrf_token(page),
+                                                        "message": f"第{i}条"}).status_code == 303
+    page = reporter.get("/followup/tip").get_data(as_text=True)
+    response = reporter.post("/followup/message", data={"csrf_token": csrf_token(page), "message": "再多一条"})
+    assert response.status_code == 429 and "再多一条" in response.get_data(as_text=True)
