@@ -299,8 +299,13 @@ def run_purge(url: str):
     """One retention run, audit-logged (counts only)."""
     from app import clock
     from app.audit import services as audit
+    from app.flood.services import purge_stale
     from app.retention.services import purge as purge_tips
+    from app.sessions import purge_expired
 
+    with session_scope(url) as db:
+        purge_stale(db)
+        purge_expired(db)
     with session_scope(url) as db:
         report = purge_tips(db, clock.today())
         if report.keys_destroyed or report.tips_deleted:

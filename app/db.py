@@ -41,7 +41,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # Any number of connections (a threaded server waiting on a KDF must not starve the pool
+        # into errors); SQLite connections are cheap and its write lock serialises writers anyway.
+        engine = create_engine(url, connect_args={"timeout": 30}, pool_size=10, max_overflow=-1)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import json
 import secrets
-from datetime import date, datetime
+from datetime import date, timedelta
 from typing import Any
 
 from flask import Flask, Request, Response
@@ -157,8 +157,10 @@ class EncryptedSessionInterface(SessionInterface):
                                     httponly=True, samesite="Strict")
 
 
-def _purge_date(absolute_until: float) -> date:
-    return datetime.fromtimestamp(absolute_until, clock.TIMEZONE).date()
+def _purge_date(_absolute_until: float) -> date:
+    # Always the day after: the absolute lifetime is under a day, and a date computed from the
+    # creation time would tell whether the session began before or after some hour of the day.
+    return clock.today() + timedelta(days=1)
 
 
 def purge_expired(db) -> int:

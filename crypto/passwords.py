@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from . import _aead, _random
 from ._context import bind
+from ._limits import KDF_SLOTS
 from .errors import CryptoError
 
 WRAP_VERSION = 0x57
@@ -27,13 +28,14 @@ def _derive(password: str, salt: bytes) -> bytes:
         secret = unicodedata.normalize("NFC", password).encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates
         raise CryptoError() from None
-    return Argon2id(
-        salt=salt,
-        length=32,
-        iterations=PASSWORD_ITERATIONS,
-        lanes=PASSWORD_LANES,
-        memory_cost=PASSWORD_MEMORY_KIB,
-    ).derive(secret)
+    with KDF_SLOTS:
+        return Argon2id(
+            salt=salt,
+            length=32,
+            iterations=PASSWORD_ITERATIONS,
+            lanes=PASSWORD_LANES,
+            memory_cost=PASSWORD_MEMORY_KIB,
+        ).derive(secret)
 
 
 def wrap_private_key(private_key: bytes, password: str) -> bytes:

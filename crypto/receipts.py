@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import _random
 from ._context import bind
+from ._limits import KDF_SLOTS
 from .errors import CryptoError
 from .keys import PRIVATE_KEY_SIZE, keypair_from_seed
 
@@ -63,13 +64,14 @@ def derive_receipt_keys(receipt: str, salt: bytes) -> ReceiptKeys:
     digits = normalize_receipt(receipt)
     if digits is None or not isinstance(salt, bytes | bytearray) or len(salt) != SALT_SIZE:
         raise CryptoError()
-    master = Argon2id(
-        salt=bytes(salt),
-        length=32,
-        iterations=RECEIPT_ITERATIONS,
-        lanes=RECEIPT_LANES,
-        memory_cost=RECEIPT_MEMORY_KIB,
-    ).derive(digits.encode("ascii"))
+    with KDF_SLOTS:
+        master = Argon2id(
+            salt=bytes(salt),
+            length=32,
+            iterations=RECEIPT_ITERATIONS,
+            lanes=RECEIPT_LANES,
+            memory_cost=RECEIPT_MEMORY_KIB,
+        ).derive(digits.encode("ascii"))
     lookup_id = HKDF(hashes.SHA256(), LOOKUP_ID_SIZE, None, bind("receipt-lookup/v1")).derive(master)
     seed = HKDF(hashes.SHA256(), PRIVATE_KEY_SIZE, None, bind("receipt-keypair/v1")).derive(master)
     pair = keypair_from_seed(seed)

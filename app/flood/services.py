@@ -91,6 +91,13 @@ def record(db: Session, kind: str) -> None:
     db.execute(delete(RateBucket).where(RateBucket.minute <= _minute(now) - WINDOW_MINUTES))
 
 
+def purge_stale(db: Session) -> None:
+    """Forget counts and spent tokens that no longer matter (the caller commits): on every reporter
+    page that may carry a challenge, and in the daily job, so a quiet line keeps no minute on record."""
+    db.execute(delete(RateBucket).where(RateBucket.minute <= _minute(clock.now()) - WINDOW_MINUTES))
+    db.execute(delete(SpentToken).where(SpentToken.purge_after < clock.today()))
+
+
 def rate_per_minute(db: Session, kind: str) -> float:
     """Mean events per minute over the window (the current, partial minute included)."""
     since = _minute(clock.now()) - WINDOW_MINUTES + 1

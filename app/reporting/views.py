@@ -56,9 +56,9 @@ def _flood_settings() -> flood.FloodSettings:
 
 def _challenge() -> flood.Challenge | None:
     db = get_session()
+    flood.purge_stale(db)
     challenge = flood.issue_challenge(db, _flood_settings(), current_app.config["SECRET_KEY"])
-    if challenge is not None:
-        db.commit()  # the token is counted, so that the next one waits longer under a flood
+    db.commit()  # stale counts forgotten; a token issued is counted, so the next one waits longer
     return challenge
 
 

@@ -175,6 +175,12 @@ class TipIndex:
                 entry.holders.pop(holder, None)
             self._sweep(clock.now())
 
+    def sweep(self) -> None:
+        """Drop entries whose holders have all gone idle (run on every inspector request, so an
+        entry never outlives its sessions by more than the time until the site's next request)."""
+        with self._lock:
+            self._sweep(clock.now())
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
