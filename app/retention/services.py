@@ -81,6 +81,10 @@ def purge(db: Session, today: date, *, commit: bool = True) -> PurgeReport:
             # secure_delete zeroed the freed pages; also flush and empty the WAL, which would
             # otherwise keep copies of them until the next automatic checkpoint.
             db.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        elif deleted and db.get_bind().dialect.name == "postgresql":
+            # Old row versions (with the sealed keys) stay in the table until vacuumed.
+            with db.get_bind().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM tips, messages"))
     return PurgeReport(keys_destroyed=destroyed, tips_deleted=deleted)
 
 
