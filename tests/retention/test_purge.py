@@ -112,7 +112,8 @@ def test_reporter_sees_when_the_tip_will_be_deleted(reporting, reporter, install
 def test_shredded_ciphertext_is_gone_from_the_data_directory(reporting, installed, database_backend):
     # Byte-level erasure is SQLite's secure_delete (plus a WAL truncation). PostgreSQL keeps old row
     # versions until vacuum (which the purge runs) and does not zero freed space: there the
-    # guarantee is the destroyed keys, checked by the tests above; here the rows must be gone.    _r, tip_id = _make(reporting, installed, "要彻底删除的内容" * 50, "rectified", 400)
+    # guarantee is the destroyed keys, checked by the tests above; here the rows must be gone.
+    _r, tip_id = _make(reporting, installed, "要彻底删除的内容" * 50, "rectified", 400)
     with session_scope(installed.url) as db:
         ciphertext = db.get(Tip, tip_id).content
         sealed = db.get(Tip, tip_id).key_for_office
