@@ -20,6 +20,9 @@ class Tip(Base):
     __table_args__ = (
         Index("ix_tips_key_received", "office_key_id", "received_on"),
         Index("ix_tips_key_revision", "office_key_id", "revision"),
+        # Status counts and retention warnings over clear columns, without reading the large rows.
+        Index("ix_tips_key_status", "office_key_id", "status", "received_on"),
+        Index("ix_tips_office_closed", "office_id", "closed_on", "status"),
         _NO_ROWID,
     )
 
