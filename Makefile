@@ -18,12 +18,14 @@ install: $(STAMP)
 run: install
 	$(BIN)/tipline serve
 
-## Debian packages the tests need: Chromium + driver for browser flows, PostgreSQL for the scale-out path.
+## Debian packages the tests need: Chromium + driver for browser flows, PostgreSQL for the scale-out path,
+## nginx to check the deploy/ sites with `nginx -t` (tor is not installed: its daemon would reach out).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-test-deps:
-	@if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ] || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+	@if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ] || ! [ -x /usr/sbin/nginx ] \
+		|| ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-			--no-install-recommends chromium chromium-driver postgresql >/dev/null; \
+			--no-install-recommends chromium chromium-driver postgresql nginx >/dev/null; \
 	fi
 
 lint: install
