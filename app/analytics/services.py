@@ -1,7 +1,7 @@
 """Burden analytics: counts, hours and timings over the tips an inspector's session can open.
 
 Burden type, platform, issuing body, hours and region are encrypted, so every aggregate over them
-is computed here from `open_contents` while the session holds the office keys; nothing computed
+is computed here from the session's decrypted index (app/triage/index.py) while the session holds the office keys; nothing computed
 is stored (the transparency snapshot in app/analytics/publishing.py is the one exception, and it
 is suppressed first). Status, dates and messages' dates are clear columns and come from SQL.
 Functions take the session and the keys; nothing here commits.

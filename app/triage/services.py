@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 import crypto
 from app import clock
 from app.audit import services as audit
+from app.evidence import services as evidence
 from app.inspectors.models import Inspector, OfficeGrant
 from app.offices.models import Office, OfficeKey
 from app.reporting import services as reporting
@@ -26,7 +27,6 @@ from app.reporting.services import TipContent
 from app.reporting.taxonomy import CLOSED_STATUSES, STATUSES
 from app.triage.index import IndexedTip, tips_for
 from app.triage.models import StatusChange, TipNote
-from app.triage.opening import open_contents
 
 OfficeKeys = dict[int, crypto.PrivateKey]
 
@@ -179,9 +179,13 @@ def queue(db: Session, keys: OfficeKeys, filters: QueueFilters, *, per_page: int
     shown_ids = [tip.id for tip in heapq.nsmallest(start + per_page, candidates, key=_sort_key(filters.sort))[start:]]
     loaded = {tip.id: tip for tip in db.scalars(select(Tip).where(Tip.id.in_(shown_ids)))}
     shown = [loaded[tip_id] for tip_id in shown_ids if tip_id in loaded]
-    contents = open_contents(shown, keys)
-    rows = [QueueRow(tip=tip, content=contents[tip.id], tags=read_tags(tip, data_key(tip, keys)))
-            for tip in shown if tip.id in contents]
+    rows = []
+    for row in shown:  # one HPKE open per row shown: its key decrypts the content and the tags
+        try:
+            key = data_key(row, keys)
+            rows.append(QueueRow(tip=row, content=read_content(row, key), tags=read_tags(row, key)))
+        except TipNotFound:
+            continue
     return QueuePage(rows=rows, total=total, page=page, pages=pages, counts=counts, all_count=all_count)
 
 
@@ -246,12 +250,14 @@ class TipDetail:
     duplicate_of: Tip | None
     duplicates: list[Tip] = field(default_factory=list)
     assignee: str | None = None
+    attachments: list[evidence.AttachmentInfo] = field(default_factory=list)
 
 
 def tip_detail(db: Session, tip: Tip, keys: OfficeKeys, actor_id: int) -> TipDetail:
     """Everything about one tip, decrypted; recorded as an open in the audit log."""
     key = data_key(tip, keys)
     view = reporting.read_for_reporter(db, reporting.OpenedTip(tip_id=tip.id, data_key=key))
+    attachments = evidence.list_attachments(db, tip.id, key)
     if view is None:
         raise TipNotFound()
     notes = list(db.scalars(select(TipNote).where(TipNote.tip_id == tip.id).order_by(TipNote.written_at)))
@@ -278,6 +284,7 @@ def tip_detail(db: Session, tip: Tip, keys: OfficeKeys, actor_id: int) -> TipDet
         duplicate_of=duplicate_of,
         duplicates=duplicates,
         assignee=names.get(tip.assignee_id) if tip.assignee_id else None,
+        attachments=attachments,
     )
 
 

@@ -8,7 +8,6 @@ from flask_babel import gettext as _
 from app import clock
 from app.analytics import services as analytics
 from app.db import get_session
-from app.evidence import services as evidence
 from app.formtools import choices
 from app.inspectors import auth
 from app.inspectors.views import flash_expired
@@ -178,7 +177,6 @@ def _render_detail(tip: Tip, status: int = 200, **forms):
     try:
         detail = services.tip_detail(db, tip, keys, _me().id)
         related = analytics.related_tips(db, tip, detail.content, keys, actor_id=_me().id)
-        attachments = evidence.list_attachments(db, tip.id, services.data_key(tip, keys))
     except services.TipNotFound:
         db.rollback()
         abort(404)
@@ -192,7 +190,7 @@ def _render_detail(tip: Tip, status: int = 200, **forms):
         d=detail,
         tip=tip,
         related=related,
-        attachments=attachments,
+        attachments=detail.attachments,
         deletion_on=retention.deletion_date_of(db, tip),
         status_form=status_form,
         assign_form=assign_form,
