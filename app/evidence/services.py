@@ -277,29 +277,39 @@ class HeldFiles:
         return cls(key=crypto.new_data_key(), files=[])
 
 
+def _clean_into(db: Session, upload: Any, kind: str, settings: Settings, row: Any, chunk_model: Any,
+                parent: Any, key: bytes, *, tip_id: str) -> cleaning.Cleaned:
+    """Clean an upload straight into encrypted chunks under `row` (a held upload or an attachment);
+    if the file is refused, nothing of it stays. Sets row.stored_size."""
+    db.add(row)
+    db.flush()
+    writer = _ChunkWriter(db, chunk_model, {parent.key: row.id}, key, tip_id=tip_id, file_id=row.id)
+    try:
+        cleaned = _clean_upload(upload, kind, writer, settings)
+        row.stored_size = writer.close()
+    except Refused:
+        db.execute(delete(chunk_model).where(parent == row.id))
+        db.execute(delete(type(row)).where(type(row).id == row.id))
+        raise
+    return cleaned
+
+
+def _accepted(upload: Any, kind: str, cleaned: cleaning.Cleaned, file_id: str) -> FileResult:
+    name, timed = safe_filename(upload.filename, kind)
+    removed = cleaning.ordered(cleaned.removed | ({cleaning.NAME_TIME} if timed else set()))
+    return FileResult(name=name, kind=kind, size=cleaned.size, removed=removed, id=file_id)
+
+
 def hold_upload(db: Session, session_row_id: str, held: HeldFiles, upload: Any, settings: Settings) -> FileResult:
     """Check, clean and hold one uploaded file; a FileResult either way (refusals carry the reason)."""
-    shown = display_name(upload.filename)
     try:
         kind = inspect_upload(upload, settings)
-        held_id = _new_id()
-        db.add(HeldUpload(id=held_id, session_id=session_row_id, stored_size=0))
-        db.flush()
-        writer = _ChunkWriter(db, HeldUploadChunk, {"held_id": held_id}, held.key, tip_id=_HELD_TIP_ID,
-                              file_id=held_id)
-        try:
-            cleaned = _clean_upload(upload, kind, writer, settings)
-            stored = writer.close()
-        except Refused:
-            db.execute(delete(HeldUploadChunk).where(HeldUploadChunk.held_id == held_id))
-            db.execute(delete(HeldUpload).where(HeldUpload.id == held_id))
-            raise
-        db.get(HeldUpload, held_id).stored_size = stored  # type: ignore[union-attr]
+        row = HeldUpload(id=_new_id(), session_id=session_row_id, stored_size=0)
+        cleaned = _clean_into(db, upload, kind, settings, row, HeldUploadChunk, HeldUploadChunk.held_id,
+                              held.key, tip_id=_HELD_TIP_ID)
     except Refused as refusal:
-        return FileResult(name=shown, reason=refusal.reason)
-    name, timed = safe_filename(upload.filename, kind)
-    removed = cleaned.removed | ({cleaning.NAME_TIME} if timed else set())
-    result = FileResult(name=name, kind=kind, size=cleaned.size, removed=cleaning.ordered(removed), id=held_id)
+        return FileResult(name=display_name(upload.filename), reason=refusal.reason)
+    result = _accepted(upload, kind, cleaned, row.id)
     held.files.append(result)
     return result
 
@@ -360,33 +370,18 @@ def attach_held(db: Session, held: HeldFiles, tip_id: str, data_key: bytes, *,
 def attach_upload(db: Session, upload: Any, tip_id: str, data_key: bytes, settings: Settings, *,
                   message_id: str | None = None) -> FileResult:
     """Check, clean and store one file directly with a tip or message (follow-up messages)."""
-    shown = display_name(upload.filename)
     try:
         kind = inspect_upload(upload, settings)
-        attachment_id = _new_id()
-        db.add(Attachment(id=attachment_id, tip_id=tip_id, message_id=message_id, stored_size=0,
-                          created_on=clock.today(), meta=b""))
-        db.flush()
-        writer = _ChunkWriter(db, AttachmentChunk, {"attachment_id": attachment_id}, data_key, tip_id=tip_id,
-                              file_id=attachment_id)
-        try:
-            cleaned = _clean_upload(upload, kind, writer, settings)
-            stored = writer.close()
-        except Refused:
-            db.execute(delete(AttachmentChunk).where(AttachmentChunk.attachment_id == attachment_id))
-            db.execute(delete(Attachment).where(Attachment.id == attachment_id))
-            raise
+        attachment = Attachment(id=_new_id(), tip_id=tip_id, message_id=message_id, stored_size=0,
+                                created_on=clock.today(), meta=b"")
+        cleaned = _clean_into(db, upload, kind, settings, attachment, AttachmentChunk,
+                              AttachmentChunk.attachment_id, data_key, tip_id=tip_id)
     except Refused as refusal:
-        return FileResult(name=shown, reason=refusal.reason)
-    name, timed = safe_filename(upload.filename, kind)
-    removed = cleaning.ordered(cleaned.removed | ({cleaning.NAME_TIME} if timed else set()))
-    result = FileResult(name=name, kind=kind, size=cleaned.size, removed=removed, id=attachment_id)
-    attachment = db.get(Attachment, attachment_id)
-    assert attachment is not None
-    attachment.stored_size = stored
+        return FileResult(name=display_name(upload.filename), reason=refusal.reason)
+    result = _accepted(upload, kind, cleaned, attachment.id)
     attachment.meta = crypto.encrypt_field(data_key, json.dumps(
-        {"name": name, "type": kind, "size": cleaned.size, "removed": removed}, ensure_ascii=False).encode("utf-8"),
-        tip_id=tip_id, purpose=meta_purpose(attachment_id))
+        {"name": result.name, "type": kind, "size": cleaned.size, "removed": result.removed},
+        ensure_ascii=False).encode("utf-8"), tip_id=tip_id, purpose=meta_purpose(attachment.id))
     return result
 
 
