@@ -61,6 +61,7 @@ def engine_for(url: str) -> Engine:
 
 def init_app(app: Flask) -> None:
     engine = engine_for(app.config["DATABASE_URL"])
+    app.extensions["tipline_engine"] = engine
     app.extensions["tipline_sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
 
     @app.teardown_appcontext

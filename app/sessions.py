@@ -15,10 +15,13 @@ import secrets
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, current_app
+from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import Date, LargeBinary, String, delete
+from sqlalchemy import Date, LargeBinary, String, delete, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Session as OrmSession
 from werkzeug.datastructures import CallbackDict
 
 import crypto
@@ -86,8 +89,8 @@ class EncryptedSessionInterface(SessionInterface):
         self.idle_seconds = idle_seconds
         self.absolute_seconds = absolute_seconds
 
-    def _db(self, app: Flask):
-        return app.extensions["tipline_sessionmaker"]()
+    def _engine(self, app: Flask) -> Engine:
+        return app.extensions["tipline_engine"]
 
     def open_session(self, app: Flask, request: Request) -> TiplineSession:
         cookie = request.cookies.get(self.cookie_name, "")
@@ -100,19 +103,22 @@ class EncryptedSessionInterface(SessionInterface):
         except (ValueError, UnicodeEncodeError):
             return TiplineSession()
         now = clock.now()
-        with self._db(app) as db:
-            row = db.get(ServerSession, _hash_id(sid))
+        row_id = _hash_id(sid)
+        # Core statements on a pooled connection: every request of both sites comes through here.
+        with self._engine(app).connect() as connection:
+            row = connection.execute(select(ServerSession.site, ServerSession.data)
+                                     .where(ServerSession.id == row_id)).first()
             if row is None or row.site != self.site:
                 return TiplineSession()
             try:
-                data = json.loads(crypto.decrypt_for_session(key, row.data, session_id=row.id))
+                data = json.loads(crypto.decrypt_for_session(key, row.data, session_id=row_id))
                 idle_until = float(data.pop(_IDLE))
                 absolute_until = float(data.pop(_ABSOLUTE))
             except (crypto.CryptoError, ValueError, KeyError, TypeError):
                 return TiplineSession()
             if idle_until < now or absolute_until < now:
-                db.delete(row)
-                db.commit()
+                connection.execute(delete(ServerSession).where(ServerSession.id == row_id))
+                connection.commit()
                 return TiplineSession()
         return TiplineSession(data, sid=sid, key=key, idle_expires_at=idle_until,
                               absolute_expires_at=absolute_until)
@@ -120,41 +126,60 @@ class EncryptedSessionInterface(SessionInterface):
     def save_session(self, app: Flask, session: TiplineSession, response: Response) -> None:  # type: ignore[override]
         secure = bool(app.config.get("COOKIE_SECURE"))
         now = clock.now()
-        with self._db(app) as db:
+        if not session and session.sid is None and session.previous_sid is None:
+            return  # nothing stored and nothing to forget: no connection needed
+        if session and not (session.modified
+                            or session.idle_expires_at - now < self.idle_seconds - _REFRESH_AFTER_SECONDS):
+            return
+        with self._engine(app).begin() as connection:
             if session.previous_sid is not None:
-                db.execute(delete(ServerSession).where(ServerSession.id == _hash_id(session.previous_sid)))
+                connection.execute(delete(ServerSession).where(ServerSession.id == _hash_id(session.previous_sid)))
             if not session:
                 if session.sid is not None:
-                    db.execute(delete(ServerSession).where(ServerSession.id == _hash_id(session.sid)))
-                    response.delete_cookie(self.cookie_name, path="/", secure=secure, httponly=True, samesite="Strict")
-                elif session.previous_sid is not None:
-                    response.delete_cookie(self.cookie_name, path="/", secure=secure, httponly=True, samesite="Strict")
-                db.commit()
+                    connection.execute(delete(ServerSession).where(ServerSession.id == _hash_id(session.sid)))
+                response.delete_cookie(self.cookie_name, path="/", secure=secure, httponly=True, samesite="Strict")
                 return
-            stale = session.idle_expires_at - now < self.idle_seconds - _REFRESH_AFTER_SECONDS
-            if not (session.modified or stale):
-                return
-            is_new = session.sid is None or session.key is None
-            if session.sid is None or session.key is None:
-                session.sid = _b64(secrets.token_bytes(24))
-                session.key = crypto.new_data_key()
-                session.absolute_expires_at = now + self.absolute_seconds
-            sid, key = session.sid, session.key
-            session.idle_expires_at = min(now + self.idle_seconds, session.absolute_expires_at)
-            row_id = _hash_id(sid)
-            state = {**dict(session), _IDLE: session.idle_expires_at, _ABSOLUTE: session.absolute_expires_at}
-            payload = crypto.encrypt_for_session(key, json.dumps(state).encode("utf-8"), session_id=row_id)
-            row = db.get(ServerSession, row_id)
-            if row is None:
-                row = ServerSession(id=row_id, site=self.site, purge_after=_purge_date(session.absolute_expires_at))
-                db.add(row)
-            row.data = payload
-            if is_new:  # abandoned rows are swept when new ones are made, not on every save
-                purge_expired(db)
-            db.commit()
-            if is_new:
-                response.set_cookie(self.cookie_name, f"{sid}.{_b64(key)}", path="/", secure=secure,
-                                    httponly=True, samesite="Strict")
+            is_new = self._write(connection, session, now)
+        if is_new:
+            response.set_cookie(self.cookie_name, f"{session.sid}.{_b64(session.key or b'')}", path="/",
+                                secure=secure, httponly=True, samesite="Strict")
+
+    def save_within(self, db: OrmSession, session: TiplineSession) -> None:
+        """Write an existing session's row in the caller's transaction, so that what it carries (a
+        new tip's receipt) commits with the tip, in one commit instead of two. The end of the
+        request then has nothing left to write unless the session changes again."""
+        if session.sid is None or session.key is None or session.previous_sid is not None or not session:
+            return  # a new, regenerated or emptied session is saved at the end of the request
+        self._write(db.connection(), session, clock.now())
+        session.modified = False
+
+    def _write(self, connection: Connection, session: TiplineSession, now: float) -> bool:
+        """Encrypt the session into its row; returns whether the row is new (needs a cookie)."""
+        is_new = session.sid is None or session.key is None
+        if session.sid is None or session.key is None:
+            session.sid = _b64(secrets.token_bytes(24))
+            session.key = crypto.new_data_key()
+            session.absolute_expires_at = now + self.absolute_seconds
+        session.idle_expires_at = min(now + self.idle_seconds, session.absolute_expires_at)
+        row_id = _hash_id(session.sid)
+        state = {**dict(session), _IDLE: session.idle_expires_at, _ABSOLUTE: session.absolute_expires_at}
+        payload = crypto.encrypt_for_session(session.key, json.dumps(state).encode("utf-8"), session_id=row_id)
+        if is_new:
+            connection.execute(insert(ServerSession).values(
+                id=row_id, site=self.site, data=payload, purge_after=_purge_date(session.absolute_expires_at)))
+            purge_expired(connection)  # abandoned rows are swept when new ones are made, not on every save
+        else:
+            # No row any more (logged out in another tab meanwhile, or purged): the session has
+            # ended, and this request must not bring it back.
+            connection.execute(update(ServerSession).where(ServerSession.id == row_id).values(data=payload))
+        return is_new
+
+
+def save_within(db: OrmSession) -> None:
+    """The current request's session, written in `db`'s transaction (see save_within above)."""
+    interface = current_app.session_interface
+    if isinstance(interface, EncryptedSessionInterface) and isinstance(flask_session, TiplineSession):
+        interface.save_within(db, flask_session)
 
 
 def _purge_date(_absolute_until: float) -> date:

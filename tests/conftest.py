@@ -313,11 +313,10 @@ class TipFactory:
                    "description": "工作群太多。"}
         content.update(fields)
         with session_scope(self.installed.url) as db:
-            tip = services.store_tip(
+            return services.store_tip(
                 db, get_office_by_code(db, office), services.TipContent(**content),
                 lookup_id=os.urandom(32), reporter_public_key=crypto.generate_keypair().public_key,
                 received_on=received_on, status=status)
-            return tip.id
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 import crypto
@@ -81,7 +81,7 @@ def new_id() -> str:
 
 
 def submit_tip(db: Session, office: Office, content: TipContent, *,
-               attach: Callable[[Tip, bytes], object] | None = None) -> str:
+               attach: Callable[[str, bytes], object] | None = None) -> str:
     """Seal and store a tip; returns the receipt. The caller commits before showing it."""
     receipt = crypto.new_receipt()
     keys = crypto.derive_receipt_keys(receipt, receipt_salt(db))
@@ -106,16 +106,19 @@ def _office_public_key(db: Session, office_key_id: int) -> bytes:
 
 def store_tip(db: Session, office: Office, content: TipContent, *, lookup_id: bytes,
               reporter_public_key: bytes, received_on: date | None = None, status: str = "new",
-              attach: Callable[[Tip, bytes], object] | None = None) -> Tip:
+              attach: Callable[[str, bytes], object] | None = None) -> str:
     """Seal a tip's content under a fresh data key, sealed in turn to the office and the reporter.
+    Returns the new tip's id.
 
-    `attach(tip, data_key)` stores the tip's files in the same transaction (app/evidence)."""
+    `attach(tip_id, data_key)` stores the tip's files in the same transaction (app/evidence).
+    One Core INSERT, not the ORM unit of work: a submission's cost should be its receipt KDF, and a
+    new tip has nothing for the ORM to track (its revision stays 0, see Tip.revision)."""
     if office.current_key_id is None:
         raise ReporterError("office has no key")
     office_public_key = _office_public_key(db, office.current_key_id)
     tip_id = new_id()
     data_key = crypto.new_data_key()
-    tip = Tip(
+    db.execute(insert(Tip).values(
         id=tip_id,
         office_id=office.id,
         office_key_id=office.current_key_id,
@@ -126,12 +129,11 @@ def store_tip(db: Session, office: Office, content: TipContent, *, lookup_id: by
         key_for_office=crypto.seal_key(data_key, office_public_key, owner=tip_id, purpose="office"),
         key_for_reporter=crypto.seal_key(data_key, reporter_public_key, owner=tip_id, purpose="reporter"),
         content=crypto.encrypt_field(data_key, content.to_bytes(), tip_id=tip_id, purpose=CONTENT),
-    )
-    db.add(tip)
-    db.flush()
+        revision=0,
+    ))
     if attach is not None:
-        attach(tip, data_key)
-    return tip
+        attach(tip_id, data_key)
+    return tip_id
 
 
 # A key pair nobody holds, so that an unknown receipt costs the same HPKE open as a known one.

@@ -43,6 +43,7 @@ from app.reporting.taxonomy import (
     STATUS_EXPLANATIONS,
     STATUS_LABELS,
 )
+from app.sessions import save_within
 
 bp = Blueprint("reporting", __name__)
 log = logging.getLogger(__name__)
@@ -80,6 +81,13 @@ def _check_flood(kind: str) -> flood.FloodError | None:
     except flood.FloodError as error:
         return error
     return None
+
+
+def _count(db, kind: str) -> None:
+    """Count an event for the flood protection. With protection off nothing is counted: the counts
+    feed only the proof of work and the limits, and a count kept for nothing records arrivals."""
+    if _flood_settings().enabled:
+        flood.record(db, kind)
 
 
 @bp.get("/")
@@ -191,21 +199,26 @@ def tip_submit():
     db = get_session()
     held = held if held is not None else drafts.held(db)
     file_count = len(held.files)
+    before = dict(session)
     try:
-        # The tip and every one of its files commit together, or nothing does.
-        files = {"attach": lambda tip, key: evidence.attach_held(db, held, tip.id, key)} if held.files else {}
+        # The tip, every one of its files and the session that will show its receipt commit
+        # together, or nothing does.
+        files = {"attach": lambda tip_id, key: evidence.attach_held(db, held, tip_id, key)} if held.files else {}
         receipt = services.submit_tip(db, office, content, **files)
-        flood.record(db, flood.SUBMISSION)
+        _count(db, flood.SUBMISSION)
+        drafts.forget()
+        session["pending_receipt"] = receipt
+        session["pending_attachments"] = file_count
+        session["sent_nonces"] = (session.get("sent_nonces", []) + [nonce])[-_MAX_REMEMBERED_NONCES:]
+        save_within(db)
         db.commit()
     except (SQLAlchemyError, crypto.CryptoError):
         db.rollback()
+        session.clear()
+        session.update(before)  # the held files and the form's state, as they were
         log.exception("storing a tip failed")
         flash(_("线索没有保存成功，请稍后再试。您填写的内容都还在。"), "error")
         return _render_form(form, offices, 503)
-    drafts.forget()
-    session["pending_receipt"] = receipt
-    session["pending_attachments"] = file_count
-    session["sent_nonces"] = (session.get("sent_nonces", []) + [nonce])[-_MAX_REMEMBERED_NONCES:]
     return redirect(url_for("reporting.receipt"), code=303)
 
 
@@ -263,9 +276,9 @@ def followup_login():
         return _render_followup_login(form, 429 if flood_error.reason == "rate_limited" else 400)
     db = get_session()
     opened = services.open_with_receipt(db, form.receipt.data or "")
-    flood.record(db, flood.RECEIPT_ATTEMPT)
+    _count(db, flood.RECEIPT_ATTEMPT)
     if opened is None:
-        flood.record(db, flood.RECEIPT_FAILED)
+        _count(db, flood.RECEIPT_FAILED)
     db.commit()
     if opened is None:
         flash(_("回执码不正确，或该线索已按期删除。请核对后重新输入。"), "error")
@@ -340,7 +353,7 @@ def followup_message():
             db.rollback()
             return _render_followup(form, 400, results)
         if _flood_settings().enabled:
-            flood.record(db, flood.SUBMISSION)
+            _count(db, flood.SUBMISSION)
         db.commit()
     except SQLAlchemyError:
         db.rollback()

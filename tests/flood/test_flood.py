@@ -205,6 +205,13 @@ def test_flood_protection_off_for_load_tests(config, installed):
     actions = ReporterActions(app.test_client())
     for _ in range(3):
         assert len(actions.submit()) == 20
+    receipt = actions.submit()
+    actions.open(receipt)
+    actions.open("1" * 20)
+    with session_scope(installed.url) as db:  # nothing counted: the 100 seeded submissions only
+        assert flood.rate_per_minute(db, flood.SUBMISSION) * flood.WINDOW_MINUTES == 100
+        assert flood.rate_per_minute(db, flood.RECEIPT_ATTEMPT) == 0
+        assert flood.rate_per_minute(db, flood.RECEIPT_FAILED) == 0
 
 
 def test_failed_receipts_bring_a_challenge_to_the_follow_up_form(pressured, installed):

@@ -4,7 +4,7 @@ import statistics
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app import clock
 from app.db import session_scope
@@ -176,3 +176,25 @@ def test_a_tip_takes_a_bounded_number_of_reporter_messages_a_day(reporting, repo
     page = reporter.get("/followup/tip").get_data(as_text=True)
     response = reporter.post("/followup/message", data={"csrf_token": csrf_token(page), "message": "再多一条"})
     assert response.status_code == 429 and "再多一条" in response.get_data(as_text=True)
+
+
+def test_a_request_under_way_when_the_session_ends_does_not_bring_it_back(reporting, reporter, reporter_app,
+                                                                          installed):
+    import hashlib
+
+    reporting.open(reporting.submit())
+    cookie = reporter.get_cookie("tl_r").value
+    row_id = hashlib.sha256(cookie.split(".")[0].encode()).hexdigest()
+    interface = reporter_app.session_interface
+    with reporter_app.test_request_context("/followup/tip", headers={"Cookie": f"tl_r={cookie}"}):
+        from flask import request
+
+        session = interface.open_session(reporter_app, request)
+        assert session.get("followup")  # this request read the session ...
+        with session_scope(installed.url) as db:  # ... then the reporter logged out in another tab
+            db.execute(delete(ServerSession).where(ServerSession.id == row_id))
+        session["seen"] = True
+        interface.save_session(reporter_app, session, reporter_app.response_class())
+    with session_scope(installed.url) as db:
+        assert db.get(ServerSession, row_id) is None
+    assert reporter.get("/followup/tip").status_code == 302

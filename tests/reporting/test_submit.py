@@ -160,6 +160,9 @@ def test_commit_failure_shows_no_receipt(reporting, reporter, installed, monkeyp
     assert "提交失败" in page and 'id="receipt"' not in page
     monkeypatch.undo()
     assert tip_count(installed) == 0
+    # the session was to carry the receipt in the same transaction: it carries none
+    assert reporter.get("/tip/receipt").status_code == 302
+    assert "提交失败" in reporter.post("/tip", data={**fields, "action": "preview"}).get_data(as_text=True)
 
 
 def test_receipt_confirmation_requires_the_last_group(reporting, reporter):
