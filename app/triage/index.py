@@ -15,7 +15,7 @@ and cryptography holds the GIL, so the first build forks one process per core). 
 import multiprocessing
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -48,9 +48,11 @@ class IndexedTip:
     duplicate_of_id: str | None
     revision: int
     content: TipContent  # every field but the free-text account (description is "")
-    # Values other modules derive from the content once and keep with it (analytics' normalised
-    # names); they live and die with the entry.
-    derived: dict = field(default_factory=dict)
+    # What another module derived from this tip's content (analytics' facts), kept with it.
+    derived: object = None
+    # One dict for all the tips of an index entry, for values derived from content that many tips
+    # share (analytics interns its facts there). Like `derived`, it lives and dies with the entry.
+    shared: dict = field(default_factory=dict)
 
 
 def _summary(raw: bytes) -> TipContent:
@@ -59,10 +61,9 @@ def _summary(raw: bytes) -> TipContent:
     return content
 
 
-def _open_tuples(rows: Iterable, keys: OfficeKeys) -> list[tuple]:
-    """rows: the clear columns followed by key_for_office and content → plain tuples (cheap to pickle
-    from a worker process): the ten clear values and the content's JSON-ready fields."""
-    out = []
+def _opened(rows: Iterable, keys: OfficeKeys) -> Iterator[tuple]:
+    """rows: the clear columns followed by key_for_office and content → (row, summary) for every
+    row the keys open."""
     for row in rows:
         key = keys.get(row.office_key_id)
         if key is None or not row.key_for_office:
@@ -72,13 +73,42 @@ def _open_tuples(rows: Iterable, keys: OfficeKeys) -> list[tuple]:
             content = _summary(crypto.decrypt_field(data_key, row.content, tip_id=row.id, purpose=CONTENT))
         except (crypto.CryptoError, ValueError, TypeError):
             continue
-        out.append((row.id, row.office_id, row.office_key_id, row.status, row.received_on, row.updated_on,
-                    row.closed_on, row.assignee_id, row.duplicate_of_id, row.revision, content))
-    return out
+        yield row, content
 
 
 def _open_rows(rows: Iterable, keys: OfficeKeys) -> list[IndexedTip]:
-    return [IndexedTip(*values) for values in _open_tuples(rows, keys)]
+    return [IndexedTip(row.id, row.office_id, row.office_key_id, row.status, row.received_on, row.updated_on,
+                       row.closed_on, row.assignee_id, row.duplicate_of_id, row.revision, content)
+            for row, content in _opened(rows, keys)]
+
+
+# A forked opener sends its share back through a pipe. Pickling 50,000 objects and unpickling them
+# in the parent would cost a third of the opening itself, so the share travels packed: each value
+# that repeats (status, dates, platform, body, region, level…) once in a table, and per tip a
+# tuple of plain ints, floats and the id.
+def _pack(opened: Iterable[tuple]) -> tuple[list, list[tuple]]:
+    table: dict[object, int] = {}
+
+    def code(value: object) -> int:
+        found = table.get(value)
+        if found is None:
+            found = table[value] = len(table)
+        return found
+
+    packed = []
+    for row, c in opened:
+        packed.append((row.id, row.office_id, row.office_key_id, code(row.status), code(row.received_on),
+                       code(row.updated_on), code(row.closed_on), row.assignee_id, row.duplicate_of_id,
+                       row.revision, code(tuple(c.burden_types)), code(c.platform), code(c.imposer_level),
+                       code(c.imposer_name), code(c.frequency), c.hours_per_week, code(c.region)))
+    return list(table), packed
+
+
+def _unpack(table: list, packed: list[tuple]) -> list[IndexedTip]:
+    t = table
+    return [IndexedTip(p[0], p[1], p[2], t[p[3]], t[p[4]], t[p[5]], t[p[6]], p[7], p[8], p[9],
+                       TipContent(list(t[p[10]]), t[p[11]], t[p[12]], t[p[13]], t[p[14]], p[15], t[p[16]], ""))
+            for p in packed]
 
 
 def _select_full(key_ids: list[int]):
@@ -95,7 +125,7 @@ def _child(connection, url: str, key_ids: list[int], keys: OfficeKeys, low: str 
         if high is not None:
             query = query.where(Tip.id < high)
         with engine.connect() as db:
-            connection.send(_open_tuples(db.execute(query), keys))
+            connection.send(_pack(_opened(db.execute(query), keys)))
         engine.dispose()
     except BaseException as error:  # noqa: BLE001 (report to the parent, never hang it)
         connection.send(error)
@@ -108,7 +138,7 @@ def _build(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
     total = db.scalar(select(func.count()).select_from(Tip).where(Tip.office_key_id.in_(key_ids))) or 0
     workers = min(os.cpu_count() or 1, 8)
     if total < PARALLEL_THRESHOLD or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return _open_rows(db.execute(_select_full(key_ids)), keys)
+        return _sharing(_open_rows(db.execute(_select_full(key_ids)), keys))
     ids = list(db.scalars(select(Tip.id).where(Tip.office_key_id.in_(key_ids)).order_by(Tip.id)))
     bounds = [ids[len(ids) * i // workers] for i in range(1, workers)]
     ranges = list(zip([None, *bounds], [*bounds, None], strict=True))
@@ -133,18 +163,32 @@ def _build(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
         if isinstance(got, BaseException):
             failure = got
         else:
-            results.extend(IndexedTip(*values) for values in got)
+            results.extend(_unpack(*got))
     for process in processes:
         process.join()
     if failure is not None:
         raise failure
-    return results
+    return _sharing(results)
+
+
+def _sharing(rows: list[IndexedTip]) -> list[IndexedTip]:
+    shared: dict = {}
+    for row in rows:
+        row.shared = shared
+    return rows
 
 
 class _Entry:
-    __slots__ = ("rows", "revision", "synced_on", "holders")
+    __slots__ = ("rows", "revision", "synced_on", "holders", "shared")
+
+    def add(self, row: IndexedTip) -> None:
+        row.shared = self.shared
+        self.rows[row.id] = row
 
     def __init__(self, rows: list[IndexedTip], revision: int, synced_on: date) -> None:
+        self.shared: dict = {}
+        for row in rows:
+            row.shared = self.shared
         self.rows = {row.id: row for row in rows}
         self.revision = revision
         self.synced_on = synced_on
@@ -238,7 +282,7 @@ class TipIndex:
         unseen = [r.id for r in recent if r.id not in held[r.office_key_id].rows]
         if unseen:
             for opened in _open_rows(db.execute(_select_full(key_ids).where(Tip.id.in_(unseen))), keys):
-                held[opened.office_key_id].rows[opened.id] = opened
+                held[opened.office_key_id].add(opened)
         # Anything else (deletions by retention, tips stored with an earlier date by a restore or a
         # seed): a count per key tells whether the entry is off, and then the ids put it right.
         counts = dict(db.execute(select(Tip.office_key_id, func.count())
@@ -252,7 +296,7 @@ class TipIndex:
                 for start in range(0, len(missing), 500):
                     chunk = missing[start:start + 500]
                     for opened in _open_rows(db.execute(_select_full([key_id]).where(Tip.id.in_(chunk))), keys):
-                        entry.rows[opened.id] = opened
+                        entry.add(opened)
             entry.revision = max(entry.revision, revision)
             entry.synced_on = today
 
