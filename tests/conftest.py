@@ -77,16 +77,20 @@ def postgres_server():
         server.stop()
 
 
-@pytest.fixture
-def database_url(request, data_dir: Path, database_backend: str) -> str:
-    """A fresh, migrated-or-empty database per test: a SQLite file in the data directory, or a new
-    PostgreSQL database cloned from a migrated template on the suite's own server."""
-    if database_backend == "sqlite":
+def new_database_url(request, data_dir: Path, backend: str) -> str:
+    """A fresh, migrated-or-empty database for one test: a SQLite file in the data directory, or a
+    new PostgreSQL database cloned from a migrated template on the suite's own server."""
+    if backend == "sqlite":
         return f"sqlite:///{data_dir / 'tipline.sqlite3'}"
     server = request.getfixturevalue("postgres_server")
     name = server.new_database()
     request.addfinalizer(lambda: server.drop_database(name))
     return server.url(name)
+
+
+@pytest.fixture
+def database_url(request, data_dir: Path, database_backend: str) -> str:
+    return new_database_url(request, data_dir, database_backend)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from app import logscrub
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, new_database_url
 from tests.gunicornproc import GunicornSite, start_site, wait_all
 
 USER_AGENT = "UA-marker-pangolin-7"
@@ -37,12 +37,7 @@ def pytest_generate_tests(metafunc) -> None:
 @pytest.fixture
 def database_url(request, data_dir: Path, site_backend: str) -> str:
     """Like conftest's, but parametrized here so that the PostgreSQL case carries its marker."""
-    if site_backend == "sqlite":
-        return f"sqlite:///{data_dir / 'tipline.sqlite3'}"
-    server = request.getfixturevalue("postgres_server")
-    name = server.new_database()
-    request.addfinalizer(lambda: server.drop_database(name))
-    return server.url(name)
+    return new_database_url(request, data_dir, site_backend)
 
 
 @pytest.fixture

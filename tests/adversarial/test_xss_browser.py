@@ -34,7 +34,6 @@ import csv
 import io
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import quote
 
 import pyotp
@@ -63,6 +62,7 @@ from tests.conftest import (
     LiveServers,
     csrf_token,
     hidden_value,
+    new_database_url,
 )
 
 pytestmark = pytest.mark.browser
@@ -332,15 +332,6 @@ class World:
         return next(c for c in self.cases if c.has(name) and c.via == "http")
 
 
-def _database_url(request, data_dir: Path, backend: str) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{data_dir / 'tipline.sqlite3'}"
-    server = request.getfixturevalue("postgres_server")
-    name = server.new_database()
-    request.addfinalizer(lambda: server.drop_database(name))
-    return server.url(name)
-
-
 def _submit_http(app, case: Case) -> None:
     """The reporter's form over HTTP (JavaScript off): preview with a file per payload, send,
     receipt; then open the follow-up with the receipt and add one message per payload, each with a
@@ -570,7 +561,7 @@ def _add_inspector_by_form(page, watch: Watch, live, problems: list) -> None:
 def world(request, tmp_path_factory, database_backend, chromium):
     data_dir = tmp_path_factory.mktemp("xss") / "data"
     data_dir.mkdir()
-    url = _database_url(request, data_dir, database_backend)
+    url = new_database_url(request, data_dir, database_backend)
     install.migrate(url)
     with session_scope(url) as db:
         totp_secret = install.initialize(db, "admin", ADMIN_PASSWORD, data_dir=data_dir).admin.totp_secret
