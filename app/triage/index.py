@@ -30,6 +30,7 @@ from app.reporting.services import CONTENT, TipContent
 
 OfficeKeys = dict[int, crypto.PrivateKey]
 PARALLEL_THRESHOLD = 4000
+PARENT_SHARE = 0.92  # of a forked opener's share: unpacking theirs costs ~8% of opening a share
 
 _CLEAR = (Tip.id, Tip.office_id, Tip.office_key_id, Tip.status, Tip.received_on, Tip.updated_on,
           Tip.closed_on, Tip.assignee_id, Tip.duplicate_of_id, Tip.revision)
@@ -111,15 +112,23 @@ def _unpack(table: list, packed: list[tuple]) -> list[IndexedTip]:
             for p in packed]
 
 
-def _select_full(key_ids: list[int]):
-    return select(*_CLEAR, Tip.key_for_office, Tip.content).where(Tip.office_key_id.in_(key_ids))
+def _select_full(key_ids: list[int], *, by_id_range: bool = False):
+    """The clear columns, the sealed data key and the content of the tips of `key_ids`.
+
+    by_id_range: the caller narrows by ranges of id and wants the rows read in primary-key order.
+    Through an index on office_key_id, SQLite looks every row up at random in the tips table
+    (WITHOUT ROWID, rows of ~2 KB): ~45 µs a row at 100,000 tips, against ~4 µs for a range scan
+    of the table itself. `office_key_id + 0` keeps the planner off that index."""
+    key_column = Tip.office_key_id + 0 if by_id_range else Tip.office_key_id
+    return select(*_CLEAR, Tip.key_for_office, Tip.content).where(key_column.in_(key_ids))
 
 
-def _child(connection, url: str, key_ids: list[int], keys: OfficeKeys, low: str | None, high: str | None) -> None:
+def _child(connection, url: str, key_ids: list[int], keys: OfficeKeys, low: str | None, high: str | None,
+           by_id_range: bool) -> None:
     # A forked child: a fresh engine (never the parent's pooled connections), the inherited parsed keys.
     try:
         engine = create_engine(url, poolclass=NullPool)
-        query = _select_full(key_ids)
+        query = _select_full(key_ids, by_id_range=by_id_range)
         if low is not None:
             query = query.where(Tip.id >= low)
         if high is not None:
@@ -140,20 +149,28 @@ def _build(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
     if total < PARALLEL_THRESHOLD or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return _sharing(_open_rows(db.execute(_select_full(key_ids)), keys))
     ids = list(db.scalars(select(Tip.id).where(Tip.office_key_id.in_(key_ids)).order_by(Tip.id)))
-    bounds = [ids[len(ids) * i // workers] for i in range(1, workers)]
+    # A range scan reads the other offices' rows in the range too: worth it while these keys' tips
+    # are more than a small part of the table (a row read is ~10 times cheaper in a scan).
+    by_id_range = total * 8 >= (db.scalar(select(func.count()).select_from(Tip)) or 0)
+    # This process also unpacks the others' shares when its own is done, so it takes a little less.
+    weights = [PARENT_SHARE, *[1.0] * (workers - 1)]
+    cuts = [sum(weights[:i]) / sum(weights) for i in range(1, workers)]
+    bounds = [ids[int(len(ids) * cut)] for cut in cuts]
     ranges = list(zip([None, *bounds], [*bounds, None], strict=True))
     url = db.get_bind().engine.url.render_as_string(hide_password=False)
     context = multiprocessing.get_context("fork")
     pipes, processes = [], []
     for low, high in ranges[1:]:  # the other shares go to forked workers ...
         receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(target=_child, args=(sender, url, key_ids, keys, low, high), daemon=True)
+        process = context.Process(target=_child, args=(sender, url, key_ids, keys, low, high, by_id_range),
+                                  daemon=True)
         process.start()
         sender.close()
         pipes.append(receiver)
         processes.append(process)
     # ... and this process opens the first share itself meanwhile.
-    results = _open_rows(db.execute(_select_full(key_ids).where(Tip.id < ranges[0][1])), keys)
+    results = _open_rows(db.execute(_select_full(key_ids, by_id_range=by_id_range).where(Tip.id < ranges[0][1])),
+                         keys)
     failure: BaseException | None = None
     for receiver in pipes:
         try:

@@ -78,6 +78,37 @@ def test_parallel_build_gives_the_same_index(installed, tips, admin_keys, monkey
         assert parallel[tip_id].content == inline[tip_id].content
 
 
+@pytest.mark.parametrize("office", ["default", "east"])
+def test_parallel_build_reads_only_the_keys_tips_whichever_way_it_scans(installed, tips, other_office, office,
+                                                                        monkeypatch):
+    """default holds few of the table's tips (read through the key index), east most of them (read
+    by ranges of id, other offices' rows skipped)."""
+    mine = {"default": {tips.create(platform=f"本办{i}") for i in range(4)},
+            "east": {tips.create(office="east", platform=f"东区{i}") for i in range(40)}}
+    with session_scope(installed.url) as db:
+        inspector, private = verify_password(db, "admin", ADMIN_PASSWORD)
+        keys = {}
+        for grant in db.scalars(select(OfficeGrant).where(OfficeGrant.inspector_id == inspector.id)):
+            office_key = db.get(OfficeKey, grant.office_key_id)
+            if office_key.office.code == office:
+                keys[office_key.id] = crypto.PrivateKey(open_grant(grant, office_key, private))
+    assert keys
+    inline = _view(installed, TipIndex(1800), keys)
+    monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
+    scans = []
+    real_select = index_module._select_full
+
+    def watched(key_ids, *, by_id_range=False):
+        scans.append(by_id_range)
+        return real_select(key_ids, by_id_range=by_id_range)
+
+    monkeypatch.setattr(index_module, "_select_full", watched)
+    parallel = _view(installed, TipIndex(1800), keys)
+    assert set(parallel) == set(inline) == mine[office]
+    assert all(parallel[t].content == inline[t].content for t in mine[office])
+    assert scans and all(scans) is (office == "east")
+
+
 def test_entries_die_with_their_last_holder(installed, tips, admin_keys, monkeypatch):
     tips.create()
     index = TipIndex(idle_seconds=1800)
