@@ -379,17 +379,28 @@ class _Facts:
     province: str
 
 
-def _memo(shared: dict, name: str, function, *values: Any) -> Any:
-    """function(*values), computed once per distinct values for all the tips of an index entry (the
-    memo lives in the entry's shared dict and dies with it). Types are part of the key, so that
-    1, 1.0 and True stay apart."""
+def _memo(shared: dict, name: str, function, value: Any) -> Any:
+    """function(value), computed once per distinct value for all the tips of an index entry (the
+    memo lives in the entry's shared dict and dies with it)."""
     memo = shared.get(name)
     if memo is None:
         memo = shared[name] = {}
-    key = tuple((type(v), v if isinstance(v, str | int | float | tuple | None) else repr(v)) for v in values)
-    found = memo.get(key, memo)
-    if found is memo:
-        found = memo[key] = function(*values)
+    # Decrypted JSON gives str almost always; anything else is keyed with its type, so that
+    # 1, 1.0 and True stay apart.
+    key = value if type(value) is str else (type(value).__name__, repr(value))
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = function(value)
+    return found
+
+
+def _share(shared: dict, key: str, spelling: str | None, hours: float | None, capped: bool) -> _Share:
+    memo = shared.get("share")
+    if memo is None:
+        memo = shared["share"] = {}
+    found = memo.get((key, spelling, hours, capped))  # hours: None or a float (usable_hours)
+    if found is None:
+        found = memo[(key, spelling, hours, capped)] = _Share(key, spelling, hours, capped)
     return found
 
 
@@ -401,12 +412,13 @@ def _new_facts(content: TipContent, shared: dict) -> _Facts:
     level = level if level in _LEVELS else ""
     imposer_raw = _text(content.imposer_name)
     body_key = f"{level}|{_memo(shared, 'body', normalize.body_key, imposer_raw)}"
-    platform_key = _memo(shared, "platform", normalize.platform_key, platform)
+    burdens = tuple(burden_codes(content))
+    interned_burdens = shared.setdefault("burdens", {}).setdefault(burdens, burdens)
     return _Facts(
-        hours=_memo(shared, "share", _Share, "invalid" if invalid else "", None, hours, capped),
-        burdens=_memo(shared, "burdens", tuple, tuple(burden_codes(content))),
-        platform=_memo(shared, "share", _Share, platform_key, platform, hours, capped),
-        body=_memo(shared, "share", _Share, body_key, imposer_raw.strip(), hours, capped),
+        hours=_share(shared, "invalid" if invalid else "", None, hours, capped),
+        burdens=interned_burdens,
+        platform=_share(shared, _memo(shared, "platform", normalize.platform_key, platform), platform, hours, capped),
+        body=_share(shared, body_key, imposer_raw.strip(), hours, capped),
         level=level,
         province=_memo(shared, "province", normalize.province_of, _text(content.region)),
     )
