@@ -99,9 +99,12 @@ def run(tips: int, data_dir: Path | None) -> None:
             dashboard = [r.rule for r in app.url_map.iter_rules() if r.endpoint == "analytics.dashboard"]
             if dashboard:
                 path = dashboard[0]
+                # The first dashboard view after the queue's derives each tip's facts once.
+                first_dashboard = timed_get(client, path)
+                report("dashboard, first view after the queue's", f"{first_dashboard * 1000:.0f} ms", "< 200 ms",
+                       first_dashboard < 0.2)
                 seconds = statistics.median(timed_get(client, path) for _ in range(3))
-                report("dashboard (after the queue's first view)", f"{seconds * 1000:.0f} ms", "< 200 ms",
-                       seconds < 0.2)
+                report("dashboard, later views", f"{seconds * 1000:.0f} ms", "< 200 ms", seconds < 0.2)
                 filtered = statistics.median(timed_get(client, path + "?date_from=2026-01-01") for _ in range(3))
                 report("dashboard, date filter", f"{filtered * 1000:.0f} ms", "< 200 ms", filtered < 0.2)
                 app2 = create_inspector_app({"DATA_DIR": str(data_dir), "SECRET_KEY": SECRET})
