@@ -5,6 +5,7 @@ Every failure is reported the same way (None), and takes the same Argon2id time.
 """
 
 import hmac
+import unicodedata
 from dataclasses import dataclass
 
 import pyotp
@@ -39,8 +40,10 @@ def lock_delay(failures: int) -> int:
 
 def matching_step(secret: str, code: str, now: float, last_step: int) -> int | None:
     """The TOTP time step the code belongs to (±TOTP_WINDOW), unless it was already used."""
-    code = "".join((code or "").split())
-    if len(code) != 6 or not code.isdigit():
+    # Full-width digits from a Chinese input method ("１２３４５６") are the same code (NFKC); spaces go.
+    code = "".join(unicodedata.normalize("NFKC", code or "").split())
+    # ASCII only: "١٢٣٤٥٦" is digits to str.isdigit(), and hmac.compare_digest raises on non-ASCII str.
+    if len(code) != 6 or not (code.isascii() and code.isdigit()):
         return None
     totp = pyotp.TOTP(secret)
     current = int(now // totp.interval)

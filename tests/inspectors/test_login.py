@@ -280,3 +280,19 @@ def test_audit_records_login_success_and_failure_without_unknown_names(installed
     assert "login.failure" in actions and "login.success" in actions
     assert all("someone-unknown" not in r.detail and "someone-unknown" not in r.target for r in rows)
     assert all(installed.admin_password not in r.detail for r in rows)
+
+
+def test_a_code_typed_with_full_width_digits_is_the_same_code(inspector, inspector_client, installed):
+    code = installed.totp()
+    full_width = code.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    inspector.forget_totp_use(installed.admin)
+    response = inspector.login(code=" ".join([full_width[:3], full_width[3:]]))
+    assert response.status_code == 303
+    assert inspector_client.get("/").status_code == 200
+
+
+def test_digits_of_other_scripts_are_refused_not_a_500(inspector, installed):
+    code = installed.totp().translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    inspector.forget_totp_use(installed.admin)
+    response = inspector.login(code=code)
+    assert response.status_code == 400
