@@ -20,7 +20,9 @@ def _clean(value):
 
 
 def _clean_multidict(data):
-    if not any(_NUL in key or (isinstance(v, str) and _NUL in v) for key, v in data.items(multi=True)):
+    # A multipart part without a usable name (no name=, or name="x\") comes with the key None.
+    if not any((isinstance(key, str) and _NUL in key) or (isinstance(v, str) and _NUL in v)
+               for key, v in data.items(multi=True)):
         return data
     return ImmutableMultiDict([(_clean(k), _clean(v)) for k, v in data.items(multi=True)])
 

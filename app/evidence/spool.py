@@ -13,8 +13,10 @@ import os
 import secrets
 import tempfile
 from typing import IO, Any
+from urllib.parse import parse_qsl
 
 from flask import Request
+from werkzeug.formparser import FormDataParser
 
 import crypto
 from crypto.files import CHUNK_SIZE, HEADER_SIZE, SEALED_CHUNK_SIZE, ChunkOpener, FileSealer
@@ -206,12 +208,25 @@ class EncryptedSpool(io.RawIOBase):
         super().close()
 
 
+class TolerantFormDataParser(FormDataParser):
+    """Werkzeug decodes a urlencoded body strictly and, when that fails, silently drops the whole
+    form: one raw byte that is not UTF-8 would throw away the CSRF token and everything the reporter
+    typed (promise 5). Here such a byte becomes U+FFFD, as it does in a multipart text part."""
+
+    def _parse_urlencoded(self, stream, mimetype, content_length, options):
+        items = parse_qsl(stream.read().decode("utf-8", "replace"), keep_blank_values=True,
+                          errors="werkzeug.url_quote")
+        return stream, self.cls(items), self.cls()
+
+
 class SpoolingRequest(Request):
     """A Flask request whose file uploads go into EncryptedSpools, all closed when the request ends.
 
     Files beyond the number a tip may carry are counted but not kept, and bytes beyond the per-file
     limit are dropped, so a hostile body can neither fill the disk nor exhaust file handles.
     """
+
+    form_data_parser_class = TolerantFormDataParser
 
     def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
                          filename: str | None = None, content_length: int | None = None) -> IO[bytes]:

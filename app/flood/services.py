@@ -159,7 +159,8 @@ def leading_zero_bits(digest: bytes) -> int:
 
 
 def solves(token: str, solution: str, bits: int) -> bool:
-    if not solution or len(solution) > 32 or not solution.isdigit():
+    # str.isdigit() is true for "٣", "３" and "²" too: only ASCII digits are a solution (a 500 otherwise).
+    if not solution or len(solution) > 32 or not (solution.isascii() and solution.isdigit()):
         return False
     digest = hashlib.sha256(f"{token}:{solution}".encode("ascii")).digest()
     return leading_zero_bits(digest) >= bits

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -21,6 +23,18 @@ from app.formtools import choices
 from app.reporting.taxonomy import BURDEN_TYPES, FREQUENCIES, IMPOSER_LEVELS
 
 DESCRIPTION_MAX = 20000
+HOURS_MESSAGE = _l("请填写0到168之间的数字（一周共168小时）。")
+
+
+class HoursField(DecimalField):
+    """Decimal() reads "NaN", "sNaN" and "Infinity" as numbers; none is a number of hours.
+    A signalling NaN would even make WTForms' NumberRange raise (a 500): refuse them all here."""
+
+    def process_formdata(self, valuelist: list) -> None:
+        super().process_formdata(valuelist)  # raises unless valuelist[0] is a Decimal
+        if valuelist and not Decimal(valuelist[0]).is_finite():
+            self.data = None
+            raise ValueError(HOURS_MESSAGE)
 
 
 class TipForm(FlaskForm):
@@ -42,10 +56,10 @@ class TipForm(FlaskForm):
         choices=choices([("", _l("请选择")), *FREQUENCIES]),
         validators=[Optional()],
     )
-    hours_per_week = DecimalField(
+    hours_per_week = HoursField(
         _l("大约每周占用几小时"),
         places=1,
-        validators=[Optional(), NumberRange(min=0, max=168, message=_l("请填写0到168之间的数字（一周共168小时）。"))],
+        validators=[Optional(), NumberRange(min=0, max=168, message=HOURS_MESSAGE)],
     )
     region = StringField(_l("地区（可不填）"), validators=[Optional(), Length(max=100, message=_l("最多100个字。"))])
     description = TextAreaField(

@@ -32,6 +32,11 @@ _QUEUE_QUERY = "queue_query"
 _QUERY_MAX = 1000
 
 
+def _assignee_id(value: str | None) -> int | None:
+    # Optional() lets a blank (even whitespace-only) choice through as "nobody".
+    return int(value) if value is not None and value.strip() else None
+
+
 def _me():
     me = auth.current_inspector()
     assert me is not None  # every view here is behind login_required
@@ -132,7 +137,7 @@ def bulk():
                 raise services.TriageError(_("请选择要改成的状态。"))
             changed = services.bulk_status(db, tip_ids, keys, _me().id, form.status.data, form.reason.data)
         elif action == "assign":
-            assignee = int(form.assignee.data) if form.assignee.data else None
+            assignee = _assignee_id(form.assignee.data)
             changed = services.bulk_assign(db, tip_ids, keys, _me().id, assignee)
         else:
             raise services.TriageError(_("请选择批量操作。"))
@@ -255,7 +260,7 @@ def assign(tip_id: str):
     if not form.validate():
         return _failed(tip, "assign_form", form)
     try:
-        services.assign(db, tip, _me().id, int(form.assignee.data) if form.assignee.data else None)
+        services.assign(db, tip, _me().id, _assignee_id(form.assignee.data))
     except services.TriageError as error:
         return _failed(tip, "assign_form", form, str(error))
     return _done(tip, _("承办人已更新。"))
