@@ -12,12 +12,40 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from app.logscrub import for_site
+from app.security import HEADERS
 
 log = logging.getLogger("tipline.serve")
 
 
 class _AnonymousHandler(WSGIRequestHandler):
     site = "reporter"
+    # Werkzeug would say "Werkzeug/3.1.9 Python/3.11.7" in every Server header: no versions.
+    server_version = "tipline"
+    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own answer to a request it could not parse (no app ran): the site's security
+        headers all the same, a status line even for an HTTP/0.9-looking request, and a fixed body
+        that does not echo the request line back."""
+        short = self.responses[code][0] if code in self.responses else "Error"
+        self.log_error("code %d, message %s", code, message or short)
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # headers need a status line
+        self.send_response(code, short)
+        self.send_header("Connection", "close")
+        body = b""
+        if code >= 200 and code not in (204, 205, 304):
+            body = f"{code} {short}\n".encode("ascii")
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+        for name, value in HEADERS.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
 
     def address_string(self) -> str:  # never let the client address reach any log line
         return "-"
