@@ -49,12 +49,12 @@ def ensure_settings(db: Session) -> InstallSettings:
     return settings
 
 
-_SALTS: dict[str, bytes] = {}
+_SALTS: dict[object, bytes] = {}
 
 
 def receipt_salt(db: Session) -> bytes:
     """The install's receipt salt. It never changes once made, so each process reads it once."""
-    url = str(db.get_bind().engine.url)
+    url = db.get_bind().engine  # one engine per database per process (app.db.engine_for)
     salt = _SALTS.get(url)
     if salt is None:
         settings = db.get(InstallSettings, 1)
