@@ -79,14 +79,14 @@ def _opened(rows: Iterable, keys: OfficeKeys) -> Iterator[tuple]:
 
 
 def _open_rows(rows: Iterable, keys: OfficeKeys) -> list[IndexedTip]:
-    with _no_cyclic_gc():
+    with without_cyclic_gc():
         return [IndexedTip(row.id, row.office_id, row.office_key_id, row.status, row.received_on, row.updated_on,
                            row.closed_on, row.assignee_id, row.duplicate_of_id, row.revision, content)
                 for row, content in _opened(rows, keys)]
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def without_cyclic_gc() -> Iterator[None]:
     """Building 100,000 summaries allocates ~10 objects each, none in a cycle; the cyclic collector
     would otherwise walk the growing heap again and again while they are made."""
     enabled = gc.isenabled()
@@ -122,7 +122,7 @@ def _pack(opened: Iterable[tuple]) -> tuple[list, list[tuple]]:
 
 def _unpack(table: list, packed: list[tuple]) -> list[IndexedTip]:
     t = table
-    with _no_cyclic_gc():
+    with without_cyclic_gc():
         return [IndexedTip(p[0], p[1], p[2], t[p[3]], t[p[4]], t[p[5]], t[p[6]], p[7], p[8], p[9],
                            TipContent(list(t[p[10]]), t[p[11]], t[p[12]], t[p[13]], t[p[14]], p[15], t[p[16]], ""))
                 for p in packed]
@@ -149,7 +149,7 @@ def _child(connection, url: str, key_ids: list[int], keys: OfficeKeys, low: str 
             query = query.where(Tip.id >= low)
         if high is not None:
             query = query.where(Tip.id < high)
-        with engine.connect() as db, _no_cyclic_gc():
+        with engine.connect() as db, without_cyclic_gc():
             connection.send(_pack(_opened(db.execute(query), keys)))
         engine.dispose()
     except BaseException as error:  # noqa: BLE001 (report to the parent, never hang it)
@@ -171,7 +171,7 @@ def _id_at(fraction: float) -> str:
 
 
 def _build(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
-    with _no_cyclic_gc():
+    with without_cyclic_gc():
         return _build_rows(db, keys)
 
 
