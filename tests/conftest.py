@@ -323,6 +323,25 @@ class TipFactory:
                 received_on=received_on, status=status)
 
 
+def add_office_with_inspector(db, admin_username: str, username: str, password: str, code: str = "east",
+                              name: str = "东区减负办"):
+    """A second office, added by the admin, and a new inspector who holds its keys and no others.
+    Returns (admin, the added office, the new inspector)."""
+    from sqlalchemy import select
+
+    from app.admin import services as admin_services
+    from app.inspectors.models import Inspector
+    from app.inspectors.services import create_inspector, grant_office_key
+    from app.offices.models import OfficeKey
+
+    admin = db.scalar(select(Inspector).where(Inspector.username == admin_username))
+    added = admin_services.add_office(db, admin, code, name)
+    person = create_inspector(db, username, password)
+    for key_id, private_key in added.private_keys.items():
+        grant_office_key(db, db.get(OfficeKey, key_id), person.inspector, private_key)
+    return admin, added, person
+
+
 @pytest.fixture
 def tips(installed) -> TipFactory:
     return TipFactory(installed)

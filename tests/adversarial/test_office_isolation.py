@@ -28,13 +28,10 @@ from app.db import session_scope
 from app.evidence import services as evidence
 from app.evidence.models import Attachment
 from app.inspectors.login import open_office_keys
-from app.inspectors.models import Inspector
-from app.inspectors.services import create_inspector, grant_office_key
-from app.offices.models import OfficeKey
 from app.reporting import services as reporting_services
 from app.reporting.models import Message, Tip
 from app.triage.models import StatusChange, TipNote
-from tests.conftest import InspectorActions, csrf_token
+from tests.conftest import InspectorActions, add_office_with_inspector, csrf_token
 from tests.evidence.conftest import Uploader
 
 BOB_PASSWORD = "bob's long enough password"
@@ -64,11 +61,7 @@ def two_offices(installed, reporting, reporter, inspector_app, inspector):
     """Offices `default` and `east`, each with a tip that has everything: notes, a reply, tags, an
     assignee, a status change and an attachment. carol holds only default's key, bob only east's."""
     with session_scope(installed.url) as db:
-        admin = db.scalar(select(Inspector).where(Inspector.username == installed.admin))
-        added = admin_services.add_office(db, admin, "east", "东区减负办")
-        bob = create_inspector(db, "bob", BOB_PASSWORD)
-        for key_id, private_key in added.private_keys.items():
-            grant_office_key(db, db.get(OfficeKey, key_id), bob.inspector, private_key)
+        admin, added, bob = add_office_with_inspector(db, installed.admin, "bob", BOB_PASSWORD)
         admin_keys = open_office_keys(db, admin, crypto.unwrap_private_key(admin.wrapped_private_key,
                                                                            installed.admin_password))
         carol = admin_services.add_inspector(db, admin, admin_keys, "carol", CAROL_PASSWORD, ["default"])
