@@ -43,6 +43,11 @@ class ServerSession(Base):
     purge_after: Mapped[date] = mapped_column(Date, index=True)
 
 
+class SessionEnded(Exception):
+    """The session's row is gone (logged out or re-keyed in another tab, purged): the session has
+    ended, and nothing of it may be written back."""
+
+
 class TiplineSession(CallbackDict, SessionMixin):
     def __init__(self, initial: dict[str, Any] | None = None, sid: str | None = None,
                  key: bytes | None = None, idle_expires_at: float = 0.0,
@@ -139,7 +144,11 @@ class EncryptedSessionInterface(SessionInterface):
                     connection.execute(delete(ServerSession).where(ServerSession.id == _hash_id(session.sid)))
                 response.delete_cookie(self.cookie_name, path="/", secure=secure, httponly=True, samesite="Strict")
                 return
-            is_new = self._write(connection, session, now)
+            try:
+                is_new = self._write(connection, session, now)
+            except SessionEnded:
+                response.delete_cookie(self.cookie_name, path="/", secure=secure, httponly=True, samesite="Strict")
+                return
         if is_new:
             response.set_cookie(self.cookie_name, f"{session.sid}.{_b64(session.key or b'')}", path="/",
                                 secure=secure, httponly=True, samesite="Strict")
@@ -171,7 +180,9 @@ class EncryptedSessionInterface(SessionInterface):
         else:
             # No row any more (logged out in another tab meanwhile, or purged): the session has
             # ended, and this request must not bring it back.
-            connection.execute(update(ServerSession).where(ServerSession.id == row_id).values(data=payload))
+            result = connection.execute(update(ServerSession).where(ServerSession.id == row_id).values(data=payload))
+            if result.rowcount != 1:
+                raise SessionEnded()
         return is_new
 
 

@@ -9,6 +9,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -16,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import SQLAlchemyError
 
 import crypto
@@ -43,7 +45,7 @@ from app.reporting.taxonomy import (
     STATUS_EXPLANATIONS,
     STATUS_LABELS,
 )
-from app.sessions import save_within
+from app.sessions import SessionEnded, save_within
 
 bp = Blueprint("reporting", __name__)
 log = logging.getLogger(__name__)
@@ -212,10 +214,17 @@ def tip_submit():
         session["sent_nonces"] = (session.get("sent_nonces", []) + [nonce])[-_MAX_REMEMBERED_NONCES:]
         save_within(db)
         db.commit()
-    except (SQLAlchemyError, crypto.CryptoError):
+    except Exception as error:
         db.rollback()
         session.clear()
-        session.update(before)  # the held files and the form's state, as they were
+        session.update(before)  # the held files and the form's state, as they were; never a receipt
+        if isinstance(error, SessionEnded):
+            session.clear()
+            session.regenerate()  # ended in another tab: a fresh session for the form's new token
+            g.pop("csrf_token", None)  # Flask-WTF caches the old session's token for this request
+            form.csrf_token.current_token = generate_csrf()
+        elif not isinstance(error, (SQLAlchemyError, crypto.CryptoError)):
+            raise
         log.exception("storing a tip failed")
         flash(_("线索没有保存成功，请稍后再试。您填写的内容都还在。"), "error")
         return _render_form(form, offices, 503)

@@ -219,3 +219,59 @@ def test_invalid_utf8_and_broken_bodies_never_cause_500(reporter):
     broken = reporter.post("/tip", data=b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n",
                            content_type="multipart/form-data; boundary=x")
     assert broken.status_code in (400, 413)
+
+
+def _previewed(client) -> dict:
+    page = client.get("/tip").get_data(as_text=True)
+    fields = dict(DEFAULT_TIP, csrf_token=csrf_token(page), submission_nonce=hidden_value(page, "submission_nonce"),
+                  office="default")
+    assert client.post("/tip", data={**fields, "action": "preview"}).status_code == 200
+    return fields
+
+
+def test_a_session_ended_in_another_tab_while_sending_stores_nothing_and_keeps_the_text(
+        reporter_app, installed, monkeypatch):
+    """The receipt rides in the session row, written in the tip's transaction: with the row gone
+    (logout or receipt login in another tab), the tip must not commit without anyone holding its
+    receipt. The page comes back with the text and a token that works at once."""
+    from sqlalchemy import delete
+
+    from app.reporting import views
+    from app.sessions import ServerSession
+
+    client = reporter_app.test_client()
+    fields = _previewed(client)
+    real_submit, calls = services.submit_tip, []
+
+    def racing(db, *args, **kwargs):
+        if not calls:
+            with session_scope(installed.url) as other:
+                other.execute(delete(ServerSession))
+        calls.append(1)
+        return real_submit(db, *args, **kwargs)
+
+    monkeypatch.setattr(views.services, "submit_tip", racing)
+    sent = client.post("/tip", data={**fields, "action": "send"})
+    page = sent.get_data(as_text=True)
+    assert sent.status_code == 503 and "每天早上八点前" in page
+    assert tip_count(installed) == 0
+    again = client.post("/tip", data={**fields, "csrf_token": csrf_token(page), "action": "send"})
+    assert again.status_code == 303
+    assert re.search(r'id="receipt"', client.get("/tip/receipt").get_data(as_text=True))
+    assert tip_count(installed) == 1
+
+
+def test_an_unexpected_error_while_sending_leaves_no_receipt(reporter_app, installed, monkeypatch):
+    from app.reporting import views
+
+    reporter_app.config.update(TESTING=False, PROPAGATE_EXCEPTIONS=False)
+    client = reporter_app.test_client()
+    fields = _previewed(client)
+
+    def broken(_db):
+        raise RuntimeError("not a database error")
+
+    monkeypatch.setattr(views, "save_within", broken)
+    assert client.post("/tip", data={**fields, "action": "send"}).status_code == 500
+    assert tip_count(installed) == 0
+    assert client.get("/tip/receipt").status_code == 302  # no receipt for a tip that does not exist
