@@ -85,47 +85,71 @@ def _open_rows(rows: Iterable, keys: OfficeKeys) -> list[IndexedTip]:
                 for row, content in _opened(rows, keys)]
 
 
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_was_enabled = False
+
+
 @contextmanager
 def without_cyclic_gc() -> Iterator[None]:
     """Building 100,000 summaries allocates ~10 objects each, none in a cycle; the cyclic collector
-    would otherwise walk the growing heap again and again while they are made."""
-    enabled = gc.isenabled()
-    gc.disable()
+    would otherwise walk the growing heap again and again while they are made. The collector is
+    process-wide: threads count their uses, and the last one out turns it back on."""
+    global _gc_depth, _gc_was_enabled
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 # A forked opener sends its share back through a pipe. Pickling 50,000 objects and unpickling them
 # in the parent would cost a third of the opening itself, so the share travels packed: each value
 # that repeats (status, dates, platform, body, region, level…) once in a table, and per tip a
 # tuple of plain ints, floats and the id.
-def _pack(opened: Iterable[tuple]) -> tuple[list, list[tuple]]:
-    table: dict[object, int] = {}
+def _pack(opened: Iterable[tuple]) -> tuple[list, list[tuple], list[tuple]]:
+    """(table, packed, loose): a row whose content holds something a table cannot key (a list, a
+    nested value, as only a hand-made ciphertext could) travels loose, as plain values."""
+    codes: dict[tuple, int] = {}
+    values: list = []
 
     def code(value: object) -> int:
-        found = table.get(value)
+        key = (value.__class__, value)  # 1, 1.0 and True stay apart
+        found = codes.get(key)
         if found is None:
-            found = table[value] = len(table)
+            found = codes[key] = len(values)
+            values.append(value)
         return found
 
-    packed = []
+    packed, loose = [], []
     for row, c in opened:
-        packed.append((row.id, row.office_id, row.office_key_id, code(row.status), code(row.received_on),
-                       code(row.updated_on), code(row.closed_on), row.assignee_id, row.duplicate_of_id,
-                       row.revision, code(tuple(c.burden_types)), code(c.platform), code(c.imposer_level),
-                       code(c.imposer_name), code(c.frequency), c.hours_per_week, code(c.region)))
-    return list(table), packed
+        clear = (row.id, row.office_id, row.office_key_id, row.status, row.received_on, row.updated_on,
+                 row.closed_on, row.assignee_id, row.duplicate_of_id, row.revision)
+        try:
+            if not (isinstance(c.burden_types, list) and all(type(b) is str for b in c.burden_types)):
+                raise TypeError
+            packed.append((row.id, row.office_id, row.office_key_id, code(row.status), code(row.received_on),
+                           code(row.updated_on), code(row.closed_on), row.assignee_id, row.duplicate_of_id,
+                           row.revision, code(tuple(c.burden_types)), code(c.platform), code(c.imposer_level),
+                           code(c.imposer_name), code(c.frequency), c.hours_per_week, code(c.region)))
+        except TypeError:
+            loose.append((*clear, c))
+    return values, packed, loose
 
 
-def _unpack(table: list, packed: list[tuple]) -> list[IndexedTip]:
+def _unpack(table: list, packed: list[tuple], loose: list[tuple]) -> list[IndexedTip]:
     t = table
     with without_cyclic_gc():
         return [IndexedTip(p[0], p[1], p[2], t[p[3]], t[p[4]], t[p[5]], t[p[6]], p[7], p[8], p[9],
                            TipContent(list(t[p[10]]), t[p[11]], t[p[12]], t[p[13]], t[p[14]], p[15], t[p[16]], ""))
-                for p in packed]
+                for p in packed] + [IndexedTip(*values) for values in loose]
 
 
 def _select_full(key_ids: list[int], *, by_id_range: bool = False):
@@ -146,10 +170,11 @@ def _child(connection, url: str, key_ids: list[int], keys: OfficeKeys, low: str 
         engine = create_engine(url, poolclass=NullPool)
         query = _select_full(key_ids, by_id_range=by_id_range)
         if low is not None:
-            query = query.where(Tip.id >= low)
+            query = query.where(_id_column(url) >= low)
         if high is not None:
-            query = query.where(Tip.id < high)
-        with engine.connect() as db, without_cyclic_gc():
+            query = query.where(_id_column(url) < high)
+        gc.disable()  # a throwaway process: never the parent's lock, which a fork may have copied held
+        with engine.connect() as db:
             connection.send(_pack(_opened(db.execute(query), keys)))
         engine.dispose()
     except BaseException as error:  # noqa: BLE001 (report to the parent, never hang it)
@@ -162,6 +187,12 @@ def _child(connection, url: str, key_ids: list[int], keys: OfficeKeys, low: str 
 # prefixes splits the tips evenly without reading a single id first. Other ids still fall in some
 # range; only the balance would suffer.
 _ID_ALPHABET = "".join(sorted("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
+
+
+def _id_column(url: str):
+    """Tip.id compared byte by byte, as the bounds are: PostgreSQL's default collation may sort
+    "KK" after "ee", and the ranges would then overlap."""
+    return Tip.id.collate("C") if url.startswith("postgresql") else Tip.id
 
 
 def _id_at(fraction: float) -> str:
@@ -198,8 +229,8 @@ def _build_rows(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
         pipes.append(receiver)
         processes.append(process)
     # ... and this process opens the first share itself meanwhile.
-    results = _open_rows(db.execute(_select_full(key_ids, by_id_range=by_id_range).where(Tip.id < ranges[0][1])),
-                         keys)
+    first_share = _select_full(key_ids, by_id_range=by_id_range).where(_id_column(url) < ranges[0][1])
+    results = _open_rows(db.execute(first_share), keys)
     failure: BaseException | None = None
     for receiver in pipes:
         try:
@@ -214,7 +245,8 @@ def _build_rows(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
         process.join()
     if failure is not None:
         raise failure
-    return _sharing(results)
+    # Ranges never overlap when ids compare byte by byte; should they ever, a tip still counts once.
+    return _sharing(list({row.id: row for row in results}.values()))
 
 
 def _sharing(rows: list[IndexedTip]) -> list[IndexedTip]:
@@ -336,8 +368,13 @@ class TipIndex:
         for key_id, entry in held.items():
             if counts.get(key_id, 0) != len(entry.rows):
                 present = set(db.scalars(select(Tip.id).where(Tip.office_key_id == key_id)))
-                for tip_id in [t for t in entry.rows if t not in present]:
+                gone = [t for t in entry.rows if t not in present]
+                for tip_id in gone:
                     del entry.rows[tip_id]
+                if gone:  # what was derived from their content goes with them
+                    entry.shared.clear()
+                    for row in entry.rows.values():
+                        row.derived = None
                 missing = [t for t in present if t not in entry.rows]
                 for start in range(0, len(missing), 500):
                     chunk = missing[start:start + 500]

@@ -153,3 +153,61 @@ def test_tips_stored_with_an_earlier_date_are_picked_up(installed, tips, admin_k
     assert set(_view(installed, index, admin_keys)) == {first}
     old = tips.create(received_on=date(2024, 3, 5))  # a restore or a seed, not a submission
     assert set(_view(installed, index, admin_keys)) == {first, old}
+
+
+def test_a_shredded_tips_derived_values_go_with_it(installed, tips, admin_keys):
+    from app.analytics import services as analytics
+
+    keep = tips.create(platform="留下的平台", imposer_name="留下的单位")
+    gone = tips.create(status="rectified", platform="秘密平台X", imposer_name="秘密单位Y", region="某县Z村")
+    index = TipIndex(1800)
+    for tip in _view(installed, index, admin_keys).values():
+        analytics._facts(tip)  # what the dashboard does: memos in the entry's shared dict
+    with session_scope(installed.url) as db:
+        db.get(Tip, gone).closed_on = clock.today() - timedelta(days=3650)
+    with session_scope(installed.url) as db:
+        retention.purge(db, clock.today())
+    view = _view(installed, index, admin_keys)
+    assert set(view) == {keep}
+    left = repr(view[keep].shared) + repr(view[keep].derived)
+    assert "秘密" not in left and "某县Z村" not in left
+
+
+def test_many_openers_count_each_tip_once_and_leave_the_gc_on(installed, tips, admin_keys, monkeypatch):
+    import gc
+
+    ids = {tips.create(platform=f"p{i}") for i in range(120)}
+    monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(index_module.os, "cpu_count", lambda: 4)
+    with session_scope(installed.url) as db:
+        rows = index_module._build(db, admin_keys)  # no holder: what scripts and publishing get
+    assert sorted(r.id for r in rows) == sorted(ids)
+    assert gc.isenabled()
+
+
+def test_threads_sharing_the_gc_switch_leave_it_on():
+    import gc
+    import sys
+    import threading
+    import time
+
+    from app.triage.index import without_cyclic_gc
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, to hit the race if there is one
+    try:
+        stop = time.monotonic() + 1.5
+
+        def worker() -> None:
+            while time.monotonic() < stop:
+                with without_cyclic_gc():
+                    pass
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert gc.isenabled()
