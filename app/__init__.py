@@ -85,6 +85,7 @@ def create_inspector_app(config: dict[str, Any] | None = None) -> Flask:
     app = _create_app("inspector", "tl_i", config)
     from app.triage.index import TipIndex
 
+    app.request_class = inputs.BoundedRequest
     index = app.extensions["tipline_index"] = TipIndex(idle_seconds=app.config["SESSION_IDLE_MINUTES"] * 60)
     app.before_request(index.sweep)
     from app.admin.views import bp as admin_bp

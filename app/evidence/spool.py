@@ -13,12 +13,11 @@ import os
 import secrets
 import tempfile
 from typing import IO, Any
-from urllib.parse import parse_qsl
 
 from flask import Request
-from werkzeug.formparser import FormDataParser
 
 import crypto
+from app.inputs import TolerantFormDataParser
 from crypto.files import CHUNK_SIZE, HEADER_SIZE, SEALED_CHUNK_SIZE, ChunkOpener, FileSealer
 
 _SPOOL_IDS = {"tip_id": "upload-spool", "file_id": ""}
@@ -208,17 +207,6 @@ class EncryptedSpool(io.RawIOBase):
         super().close()
 
 
-class TolerantFormDataParser(FormDataParser):
-    """Werkzeug decodes a urlencoded body strictly and, when that fails, silently drops the whole
-    form: one raw byte that is not UTF-8 would throw away the CSRF token and everything the reporter
-    typed (promise 5). Here such a byte becomes U+FFFD, as it does in a multipart text part."""
-
-    def _parse_urlencoded(self, stream, mimetype, content_length, options):
-        items = parse_qsl(stream.read().decode("utf-8", "replace"), keep_blank_values=True,
-                          errors="werkzeug.url_quote")
-        return stream, self.cls(items), self.cls()
-
-
 class SpoolingRequest(Request):
     """A Flask request whose file uploads go into EncryptedSpools, all closed when the request ends.
 
@@ -226,7 +214,7 @@ class SpoolingRequest(Request):
     limit are dropped, so a hostile body can neither fill the disk nor exhaust file handles.
     """
 
-    form_data_parser_class = TolerantFormDataParser
+    form_data_parser_class = TolerantFormDataParser  # app/inputs.py
 
     def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
                          filename: str | None = None, content_length: int | None = None) -> IO[bytes]:
