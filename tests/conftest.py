@@ -4,6 +4,7 @@ Browser and PostgreSQL tests skip locally when their server or browser is missin
 CI=true: a skipped promise is not a kept one.
 """
 
+import gc
 import os
 import re
 import threading
@@ -40,6 +41,20 @@ class Installed:
 
     def totp(self, secret: str | None = None) -> str:
         return pyotp.TOTP(secret or self.totp_secret).now()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_between_tests():
+    """A response the test client never read (a streamed download) keeps its request context and a
+    database connection alive in reference cycles. Collected at a random later moment, its clean-up
+    returns the connection to the pool; on PostgreSQL, where each test's database is dropped, the
+    reset fails and SQLAlchemy logs the traceback, and Python 3.11 formats tracebacks with
+    ast.parse. If that collection fires while Werkzeug is building a route's AST (ast.parse, at
+    every app creation), 3.11's AST builder, which is not re-entrant, raises "SystemError: AST
+    constructor recursion depth mismatch" in an unrelated test. Collecting here, between tests,
+    runs those clean-ups at a quiet moment."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture
