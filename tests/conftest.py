@@ -4,7 +4,6 @@ Browser and PostgreSQL tests skip locally when their server or browser is missin
 CI=true: a skipped promise is not a kept one.
 """
 
-import gc
 import os
 import re
 import threading
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from flask.testing import FlaskClient
 
 from app import create_inspector_app, create_reporter_app
 from app.db import session_scope
@@ -41,20 +41,6 @@ class Installed:
 
     def totp(self, secret: str | None = None) -> str:
         return pyotp.TOTP(secret or self.totp_secret).now()
-
-
-@pytest.fixture(autouse=True)
-def _collect_garbage_between_tests():
-    """A response the test client never read (a streamed download) keeps its request context and a
-    database connection alive in reference cycles. Collected at a random later moment, its clean-up
-    returns the connection to the pool; on PostgreSQL, where each test's database is dropped, the
-    reset fails and SQLAlchemy logs the traceback, and Python 3.11 formats tracebacks with
-    ast.parse. If that collection fires while Werkzeug is building a route's AST (ast.parse, at
-    every app creation), 3.11's AST builder, which is not re-entrant, raises "SystemError: AST
-    constructor recursion depth mismatch" in an unrelated test. Collecting here, between tests,
-    runs those clean-ups at a quiet moment."""
-    yield
-    gc.collect()
 
 
 @pytest.fixture
@@ -125,10 +111,25 @@ def installed(config: dict, data_dir: Path, database_url: str) -> Installed:
     return info
 
 
+class ClosingClient(FlaskClient):
+    """Reads every response whole and closes it, as a WSGI server does.
+
+    A streamed download the test never read would otherwise keep its request context and a database
+    connection alive in reference cycles until some later garbage collection. On PostgreSQL, where
+    each test's database is dropped, that late clean-up fails and SQLAlchemy logs the traceback;
+    Python 3.11 formats tracebacks with ast.parse, and if the collection fires while Werkzeug is
+    building a route's AST (at every app creation), 3.11's AST builder, which is not re-entrant,
+    raises "SystemError: AST constructor recursion depth mismatch" in an unrelated test."""
+
+    def open(self, *args, buffered: bool = True, **kwargs):  # type: ignore[override]
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
 @pytest.fixture
 def reporter_app(installed: Installed, config: dict):
     app = create_reporter_app(config)
     app.config["TESTING"] = True
+    app.test_client_class = ClosingClient
     return app
 
 
@@ -136,6 +137,7 @@ def reporter_app(installed: Installed, config: dict):
 def inspector_app(installed: Installed, config: dict):
     app = create_inspector_app(config)
     app.config["TESTING"] = True
+    app.test_client_class = ClosingClient
     return app
 
 
