@@ -257,11 +257,12 @@ def level_label(level: str) -> str:
 _LEVELS = dict(IMPOSER_LEVELS)
 
 
-def body_group(content: TipContent) -> tuple[str, str]:
-    """(group key, level) of the issuing body: level and normalised name together."""
+def body_group(content: TipContent, body_key=normalize.body_key) -> tuple[str, str]:
+    """(group key, level) of the issuing body: level and normalised name together. `body_key`
+    normalises the name (the dashboard passes a memoised one)."""
     level = _text(content.imposer_level)
     level = level if level in _LEVELS else ""
-    return f"{level}|{normalize.body_key(_text(content.imposer_name))}", level
+    return f"{level}|{body_key(_text(content.imposer_name))}", level
 
 
 def _blank_label() -> str:
@@ -408,17 +409,14 @@ def _new_facts(content: TipContent, shared: dict) -> _Facts:
     hours, capped = usable_hours(content.hours_per_week)
     invalid = hours is None and _is_invalid_hours(content.hours_per_week)
     platform = _text(content.platform).strip()
-    level = _text(content.imposer_level)
-    level = level if level in _LEVELS else ""
-    imposer_raw = _text(content.imposer_name)
-    body_key = f"{level}|{_memo(shared, 'body', normalize.body_key, imposer_raw)}"
+    body_key, level = body_group(content, lambda raw: _memo(shared, "body", normalize.body_key, raw))
     burdens = tuple(burden_codes(content))
     interned_burdens = shared.setdefault("burdens", {}).setdefault(burdens, burdens)
     return _Facts(
         hours=_share(shared, "invalid" if invalid else "", None, hours, capped),
         burdens=interned_burdens,
         platform=_share(shared, _memo(shared, "platform", normalize.platform_key, platform), platform, hours, capped),
-        body=_share(shared, body_key, imposer_raw.strip(), hours, capped),
+        body=_share(shared, body_key, _text(content.imposer_name).strip(), hours, capped),
         level=level,
         province=_memo(shared, "province", normalize.province_of, _text(content.region)),
     )

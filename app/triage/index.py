@@ -211,7 +211,7 @@ def _build_rows(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
     total = db.scalar(select(func.count()).select_from(Tip).where(Tip.office_key_id.in_(key_ids))) or 0
     workers = min(os.cpu_count() or 1, 8)
     if total < PARALLEL_THRESHOLD or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return _sharing(_open_rows(db.execute(_select_full(key_ids)), keys))
+        return _open_rows(db.execute(_select_full(key_ids)), keys)
     # A range scan reads the other offices' rows in the range too: worth it while these keys' tips
     # are more than a small part of the table (a row read is ~10 times cheaper in a scan).
     by_id_range = total * 8 >= (db.scalar(select(func.count()).select_from(Tip)) or 0)
@@ -246,7 +246,7 @@ def _build_rows(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
     if failure is not None:
         raise failure
     # Ranges never overlap when ids compare byte by byte; should they ever, a tip still counts once.
-    return _sharing(list({row.id: row for row in results}.values()))
+    return list({row.id: row for row in results}.values())
 
 
 def _sharing(rows: list[IndexedTip]) -> list[IndexedTip]:
@@ -394,5 +394,5 @@ def tips_for(db: Session, keys: OfficeKeys, holder: str | None = None) -> list[I
         holder = session.get("index_holder")
     index = current_app.extensions.get("tipline_index") if has_app_context() else None
     if index is None or holder is None or not keys:
-        return _build(db, keys) if keys else []
+        return _sharing(_build(db, keys)) if keys else []  # an index entry gives its own shared dict
     return index.tips(db, keys, holder)
