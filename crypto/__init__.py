@@ -12,7 +12,15 @@ from .fields import (
     new_data_key,
 )
 from .files import CHUNK_SIZE, decrypt_file, encrypt_file, encrypted_size
-from .keys import KeyPair, PrivateKey, generate_keypair, open_key, public_key_of, seal_key
+from .keys import (
+    KeyPair,
+    PrivateKey,
+    PublicKey,
+    generate_keypair,
+    open_key,
+    public_key_of,
+    seal_key,
+)
 from .passwords import spend_password_time, unwrap_private_key, wrap_private_key
 from .receipts import (
     ReceiptKeys,
@@ -29,6 +37,7 @@ __all__ = [
     "CryptoError",
     "KeyPair",
     "PrivateKey",
+    "PublicKey",
     "ReceiptKeys",
     "decrypt_field",
     "decrypt_file",

@@ -53,6 +53,18 @@ class PrivateKey:
         return "PrivateKey(<hidden>)"
 
 
+class PublicKey:
+    """A public key parsed once, for sealing to it again and again (an office key: every tip)."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, raw: bytes) -> None:
+        self._key = _public(raw)
+
+    def __repr__(self) -> str:
+        return "PublicKey(<parsed>)"
+
+
 def keypair_from_seed(seed: bytes) -> KeyPair:
     """Deterministic key pair from 96 bytes of seed (the receipt and recovery-key derivations use this)."""
     if not isinstance(seed, bytes | bytearray) or len(seed) != PRIVATE_KEY_SIZE:
@@ -83,7 +95,7 @@ def _public(raw: bytes) -> hpke.MLKEM768X25519PublicKey:
         raise CryptoError() from None
 
 
-def seal_key(secret: bytes, public_key: bytes, *, owner: str, purpose: str) -> bytes:
+def seal_key(secret: bytes, public_key: "bytes | PublicKey", *, owner: str, purpose: str) -> bytes:
     """Seal a small secret (a data key, an office private key) to a public key with HPKE.
 
     `owner` and `purpose` go into the HPKE info, so a sealed key only opens where it was sealed for.
@@ -91,7 +103,7 @@ def seal_key(secret: bytes, public_key: bytes, *, owner: str, purpose: str) -> b
     if not isinstance(secret, bytes | bytearray):
         raise CryptoError()
     info = bind("seal/v1", owner, purpose)
-    recipient = _public(public_key)
+    recipient = public_key._key if isinstance(public_key, PublicKey) else _public(public_key)
     try:
         return bytes([SEALED_VERSION]) + _SUITE.encrypt(bytes(secret), recipient, info=info)
     except ValueError:  # e.g. a low-order X25519 point: the shared secret would be all zeros

@@ -72,6 +72,11 @@ def take_uploads(db: Session) -> tuple[HeldFiles, list[FileResult]]:
     return files, results
 
 
+def touched_files() -> bool:
+    """Whether this request sent files or removed held ones: only then has take_uploads written."""
+    return bool(request.files.getlist(FIELD)) or bool(request.form.getlist(REMOVE_FIELD))
+
+
 def refuse_all(reason) -> list[FileResult]:
     """The same refusal for every file of this request (e.g. the page had expired)."""
     return [FileResult(name=services.display_name(u.filename), reason=reason)

@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 
 import crypto
 from app import clock
+from app.db import Base
 from app.install.services import receipt_salt
 from app.offices.models import Office, OfficeKey
+from app.offices.services import OfficeChoice
 from app.reporting.models import Message, Tip
 from app.retention.services import deletion_date_of
 
@@ -80,7 +82,7 @@ def new_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def submit_tip(db: Session, office: Office, content: TipContent, *,
+def submit_tip(db: Session, office: Office | OfficeChoice, content: TipContent, *,
                attach: Callable[[str, bytes], object] | None = None) -> str:
     """Seal and store a tip; returns the receipt. The caller commits before showing it."""
     receipt = crypto.new_receipt()
@@ -89,50 +91,53 @@ def submit_tip(db: Session, office: Office, content: TipContent, *,
     return receipt
 
 
-_PUBLIC_KEYS: dict[tuple[object, int], bytes] = {}
+_PUBLIC_KEYS: dict[tuple[object, int], crypto.PublicKey] = {}
 
 
-def _office_public_key(db: Session, office_key_id: int) -> bytes:
-    """Office key rows never change (a rotation adds a new row), so each process reads each once."""
+def _office_public_key(db: Session, office_key_id: int) -> crypto.PublicKey:
+    """Office key rows never change (a rotation adds a new row), so each process reads and parses
+    each once."""
     cache_key = (db.get_bind().engine, office_key_id)  # one engine per database per process
     public = _PUBLIC_KEYS.get(cache_key)
     if public is None:
         office_key = db.get(OfficeKey, office_key_id)
         if office_key is None:
             raise ReporterError("office has no key")
-        public = _PUBLIC_KEYS[cache_key] = office_key.public_key
+        public = _PUBLIC_KEYS[cache_key] = crypto.PublicKey(office_key.public_key)
     return public
 
 
-def store_tip(db: Session, office: Office, content: TipContent, *, lookup_id: bytes,
+# One Core INSERT on the table, built once: the ORM's unit of work, or an INSERT of the mapped class
+# built per tip, would cost more than the statement itself, and a new tip has nothing for the ORM
+# to track (its revision stays 0, see Tip.revision).
+_INSERT_TIP = insert(Base.metadata.tables["tips"])
+
+
+def store_tip(db: Session, office: Office | OfficeChoice, content: TipContent, *, lookup_id: bytes,
               reporter_public_key: bytes, received_on: date | None = None, status: str = "new",
               attach: Callable[[str, bytes], object] | None = None) -> str:
     """Seal a tip's content under a fresh data key, sealed in turn to the office and the reporter.
     Returns the new tip's id.
 
-    `attach(tip_id, data_key)` stores the tip's files in the same transaction (app/evidence).
-    One Core INSERT, not the ORM unit of work: a submission's cost should be its receipt KDF, and a
-    new tip has nothing for the ORM to track (its revision stays 0, see Tip.revision)."""
+    `attach(tip_id, data_key)` stores the tip's files in the same transaction (app/evidence)."""
     if office.current_key_id is None:
         raise ReporterError("office has no key")
     office_public_key = _office_public_key(db, office.current_key_id)
     tip_id = new_id()
     data_key = crypto.new_data_key()
-    # On the session's connection: Session.execute would take an INSERT of a mapped class through
-    # the ORM's bulk machinery, which costs more than the statement itself.
-    db.connection().execute(insert(Tip).values(
-        id=tip_id,
-        office_id=office.id,
-        office_key_id=office.current_key_id,
-        status=status,
-        received_on=received_on or clock.today(),
-        lookup_id=lookup_id,
-        reporter_public_key=reporter_public_key,
-        key_for_office=crypto.seal_key(data_key, office_public_key, owner=tip_id, purpose="office"),
-        key_for_reporter=crypto.seal_key(data_key, reporter_public_key, owner=tip_id, purpose="reporter"),
-        content=crypto.encrypt_field(data_key, content.to_bytes(), tip_id=tip_id, purpose=CONTENT),
-        revision=0,
-    ))
+    db.connection().execute(_INSERT_TIP, {
+        "id": tip_id,
+        "office_id": office.id,
+        "office_key_id": office.current_key_id,
+        "status": status,
+        "received_on": received_on or clock.today(),
+        "lookup_id": lookup_id,
+        "reporter_public_key": reporter_public_key,
+        "key_for_office": crypto.seal_key(data_key, office_public_key, owner=tip_id, purpose="office"),
+        "key_for_reporter": crypto.seal_key(data_key, reporter_public_key, owner=tip_id, purpose="reporter"),
+        "content": crypto.encrypt_field(data_key, content.to_bytes(), tip_id=tip_id, purpose=CONTENT),
+        "revision": 0,
+    })
     if attach is not None:
         attach(tip_id, data_key)
     return tip_id

@@ -26,8 +26,7 @@ from app.evidence import drafts
 from app.evidence import services as evidence
 from app.flood import services as flood
 from app.formtools import choices
-from app.offices.models import Office
-from app.offices.services import list_offices
+from app.offices.services import OfficeChoice, list_offices
 from app.reporting import services
 from app.reporting.forms import (
     ConfirmReceiptForm,
@@ -102,7 +101,7 @@ def safety():
     return render_template("reporting/safety.html")
 
 
-def _tip_form() -> tuple[TipForm, list[Office]]:
+def _tip_form() -> tuple[TipForm, list[OfficeChoice]]:
     offices = list_offices(get_session())
     form = TipForm()
     form.office.choices = choices((o.code, o.name) for o in offices)
@@ -113,14 +112,14 @@ def _tip_form() -> tuple[TipForm, list[Office]]:
     return form, offices
 
 
-def _render_form(form: TipForm, offices: list[Office], status: int = 200, *,
+def _render_form(form: TipForm, offices: list[OfficeChoice], status: int = 200, *,
                  held: evidence.HeldFiles | None = None, file_results: list[evidence.FileResult] | None = None):
     return render_template("reporting/tip_form.html", form=form, offices=offices, burden_types=BURDEN_TYPES,
                            human_size=drafts.human_size,
                            **drafts.template_context(get_session(), held, file_results)), status
 
 
-def _render_preview(form: TipForm, offices: list[Office], content: services.TipContent, status: int = 200, *,
+def _render_preview(form: TipForm, offices: list[OfficeChoice], content: services.TipContent, status: int = 200, *,
                     held: evidence.HeldFiles | None = None):
     return render_template(
         "reporting/preview.html",
@@ -176,7 +175,8 @@ def tip_submit():
         db = get_session()
         try:
             held, file_results = drafts.take_uploads(db)
-            db.commit()
+            if drafts.touched_files():
+                db.commit()
         except SQLAlchemyError:
             db.rollback()
             log.exception("holding attachments failed")

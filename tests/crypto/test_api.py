@@ -15,6 +15,7 @@ PUBLIC_NAMES = {
     "CryptoError",
     "KeyPair",
     "PrivateKey",
+    "PublicKey",
     "ReceiptKeys",
     "decrypt_field",
     "decrypt_file",

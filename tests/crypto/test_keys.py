@@ -150,6 +150,21 @@ def test_sealing_to_a_malformed_public_key_is_refused(bad_public: object, secret
         crypto.seal_key(secret, bad_public, **SEAL)
 
 
+def test_sealing_to_a_parsed_public_key_opens_like_raw_bytes(keypair: crypto.KeyPair, secret: bytes) -> None:
+    parsed = crypto.PublicKey(keypair.public_key)
+    first, second = crypto.seal_key(secret, parsed, **SEAL), crypto.seal_key(secret, parsed, **SEAL)
+    assert first != second  # parsed once, still a fresh encapsulation every time
+    assert crypto.open_key(first, keypair.private_key, **SEAL) == secret
+    assert crypto.open_key(second, keypair.private_key, **SEAL) == secret
+    assert "PublicKey(" in repr(parsed)
+
+
+@pytest.mark.parametrize("bad_public", [b"", bytes(PUBLIC_SIZE - 1), bytes(PUBLIC_SIZE + 1), None, "x" * PUBLIC_SIZE])
+def test_a_malformed_public_key_cannot_be_parsed(bad_public: object) -> None:
+    with pytest.raises(crypto.CryptoError):
+        crypto.PublicKey(bad_public)
+
+
 @pytest.mark.parametrize("bad_private", [b"", bytes(95), bytes(97), None, "x" * 96, memoryview(bytes(96))])
 def test_malformed_private_key_is_refused(bad_private: object, sealed: bytes) -> None:
     with pytest.raises(crypto.CryptoError):

@@ -275,3 +275,19 @@ def test_an_unexpected_error_while_sending_leaves_no_receipt(reporter_app, insta
     assert client.post("/tip", data={**fields, "action": "send"}).status_code == 500
     assert tip_count(installed) == 0
     assert client.get("/tip/receipt").status_code == 302  # no receipt for a tip that does not exist
+
+
+def test_wtforms_own_messages_follow_the_language_of_each_request(reporter_app):
+    """WTForms' built-in messages come from one cached catalogue per language (app/i18n.py): a
+    request in one language never gets the other's."""
+    from app.formtools import choices
+    from app.reporting.forms import TipForm
+
+    expected = {"zh": "不是有效的选择", "en": "Not a valid choice"}
+    for lang in ["zh", "en", "zh", "en"]:
+        with reporter_app.test_request_context(f"/tip?lang={lang}", method="POST", data={"office": "nowhere"}):
+            reporter_app.preprocess_request()
+            form = TipForm(meta={"csrf": False})
+            form.office.choices = choices([("default", "减负办")])
+            form.validate()
+            assert expected[lang] in " ".join(map(str, form.office.errors))
