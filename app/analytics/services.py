@@ -11,6 +11,7 @@ import math
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -436,7 +437,9 @@ def dashboard(db: Session, keys: OfficeKeys, filters: Filters) -> Dashboard:
     counted by one C-level Counter over the tips' interned shares, then fed once per distinct share."""
     tips = scoped_tips(db, keys, filters)
     total = scoped_total(db, keys, filters)
-    with without_cyclic_gc():  # the first view after a build makes 100,000 facts, none in a cycle
+    # The first view after a build makes 100,000 facts, which stay with the index entry.
+    fresh = any(not isinstance(tip.derived, _Facts) for tip in tips)
+    with without_cyclic_gc(long_lived=True) if fresh else nullcontext():
         facts = list(map(_facts, tips))
 
     burden, platforms, levels, bodies, regions = _Groups(), _Groups(), _Groups(), _Groups(), _Groups()

@@ -211,3 +211,27 @@ def test_threads_sharing_the_gc_switch_leave_it_on():
     finally:
         sys.setswitchinterval(interval)
     assert gc.isenabled()
+
+
+def test_long_lived_objects_are_frozen_out_of_the_collectors_walks():
+    """What an index build makes stays: it goes to the permanent generation, so later collections
+    never walk it again; short-lived work freezes nothing."""
+    import gc
+
+    from app.triage.index import without_cyclic_gc
+
+    gc.unfreeze()
+    try:
+        with without_cyclic_gc():
+            scratch = [[i] for i in range(1000)]
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+        with without_cyclic_gc(long_lived=True):
+            with without_cyclic_gc():  # nested: the outermost exit freezes, once
+                kept = [[i] for i in range(1000)]
+            assert not gc.isenabled() and gc.get_freeze_count() == 0
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= len(kept)
+        assert all(gc.is_tracked(item) for item in kept)  # still objects like any other
+        del scratch, kept
+    finally:
+        gc.unfreeze()
