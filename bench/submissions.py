@@ -10,8 +10,9 @@ answered with the redirect to the receipt only after the commit. Flood protectio
 
 import argparse
 import http.client
+import os
 import re
-import resource
+import socket
 import threading
 import time
 import urllib.parse
@@ -38,32 +39,71 @@ FIELDS = {
 
 
 class Client:
+    """One reporter's session: the form page is fetched once (cookie and CSRF token), then each
+    submission is the same real POST, written as prepared bytes on a new connection (the sync
+    worker closes it after answering). The load generator shares the cores with the server, so it
+    should spend as little of them as it can."""
+
     def __init__(self, port: int) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        self.cookie = ""
-        self.connection.request("GET", "/tip")
-        response = self.connection.getresponse()
+        self.port = port
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        connection.request("GET", "/tip")
+        response = connection.getresponse()
         page = response.read().decode()
-        self.cookie = response.getheader("Set-Cookie", "").split(";", 1)[0]
-        self.token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        connection.close()
+        cookie = response.getheader("Set-Cookie", "").split(";", 1)[0]
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        self.head = (f"POST /tip HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+                     f"Content-Type: application/x-www-form-urlencoded\r\nCookie: {cookie}\r\n").encode()
+        self.fields = urllib.parse.urlencode({**FIELDS, "csrf_token": token, "action": "send"}).encode()
 
     def submit(self) -> float:
-        body = urllib.parse.urlencode({**FIELDS, "csrf_token": self.token, "action": "send",
-                                       "submission_nonce": uuid.uuid4().hex}).encode()
+        body = self.fields + b"&submission_nonce=" + uuid.uuid4().hex.encode()
+        request = self.head + b"Content-Length: %d\r\n\r\n" % len(body) + body
         start = time.perf_counter()
-        self.connection.request("POST", "/tip", body=body, headers={
-            "Content-Type": "application/x-www-form-urlencoded", "Cookie": self.cookie})
-        response = self.connection.getresponse()
-        response.read()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=120) as sock:
+            sock.sendall(request)
+            answer = b""
+            # Read the head and the Content-Length bytes of body, then close at once, as a proxy
+            # does: gunicorn's sync worker waits for the client's close before its next request.
+            while chunk := sock.recv(65536):
+                answer += chunk
+                head, found, body = answer.partition(b"\r\n\r\n")
+                if found:
+                    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                    if length and len(body) >= int(length.group(1)):
+                        break
         elapsed = time.perf_counter() - start
-        if response.status != 303:
-            raise RuntimeError(f"submission answered {response.status}")
+        if not answer.startswith(b"HTTP/1.1 303 "):
+            raise RuntimeError(f"submission answered {answer[:40]!r}")
         return elapsed
 
 
-def _cpu(who: int) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes have used so far (Linux /proc; 0 for one that has gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _gunicorn_pids(master: int) -> list[int]:
+    """The master and its workers (every process whose parent it is)."""
+    pids = [master]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == master:
+                        pids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return pids
 
 
 def run(tips: int, clients: int) -> dict:
@@ -71,9 +111,6 @@ def run(tips: int, clients: int) -> dict:
     data_dir = new_data_dir()
     try:
         tipline(data_dir, "init", "--admin", "admin", "--json", stdin=ADMIN_PASSWORD + "\n")
-        # gunicorn's CPU (master and workers) reaches RUSAGE_CHILDREN once it has exited and been
-        # waited for; this process's own CPU is the load generator's.
-        server_cpu_before, client_cpu_before = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
         port = free_port()
         server = gunicorn("app.wsgi:reporter", port, data_dir, workers=2,
                           extra_env={"TIPLINE_FLOOD_PROTECTION": "off"})
@@ -96,16 +133,19 @@ def run(tips: int, clients: int) -> dict:
                         latencies.append(took)
 
             threads = [threading.Thread(target=worker, args=(c,)) for c in pool]
+            # CPU over the timed run only: gunicorn's master and workers, and this load generator.
+            pids = _gunicorn_pids(server.process.pid)
+            server_cpu_before, client_cpu_before = _cpu_seconds(pids), time.process_time()
             start = time.perf_counter()
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             elapsed = time.perf_counter() - start
+            server_cpu = _cpu_seconds(pids) - server_cpu_before
+            client_cpu = time.process_time() - client_cpu_before
         finally:
             server.stop()
-        server_cpu = _cpu(resource.RUSAGE_CHILDREN) - server_cpu_before
-        client_cpu = _cpu(resource.RUSAGE_SELF) - client_cpu_before
     finally:
         cleanup(data_dir)
     _single_after, ceiling_after = receipt_kdf_ceiling()
@@ -113,8 +153,7 @@ def run(tips: int, clients: int) -> dict:
     return {"tips": tips, "clients": clients, "throughput": tips / elapsed, "ceiling": ceiling,
             "kdf_ms": single * 1000, "p50_ms": percentile(latencies, 50) * 1000,
             "p99_ms": percentile(latencies, 99) * 1000, "cores": cores(),
-            # per submission, warm-up and start-up included (a slight over-estimate)
-            "server_cpu_ms": server_cpu / (tips + 2) * 1000, "client_cpu_ms": client_cpu / (tips + 2) * 1000}
+            "server_cpu_ms": server_cpu / tips * 1000, "client_cpu_ms": client_cpu / tips * 1000}
 
 
 def main() -> None:
