@@ -101,10 +101,10 @@ def _open_rows(rows: Iterable, keys: OfficeKeys) -> list[IndexedTip]:
         return [IndexedTip(*clear, content) for clear, content in _opened(rows, keys)]
 
 
-_gc_lock = threading.Lock()
+_gc_lock = threading.RLock()  # re-entrant: a finalizer run by the collection below may come back here
 _gc_depth = 0
 _gc_was_enabled = False
-_gc_freeze = False
+_gc_settle = False
 
 
 @contextmanager
@@ -113,14 +113,13 @@ def without_cyclic_gc(*, long_lived: bool = False) -> Iterator[None]:
     would otherwise walk the growing heap again and again while they are made. The collector is
     process-wide: threads count their uses, and the last one out turns it back on.
 
-    long_lived: what is made inside stays (an index entry, its facts). Left as it is, the collector's
-    next passes would walk those million objects three times over (young, middle, old generation:
-    ~0.3 s at 100,000 tips, in this request or a later one), so the last one out first moves every
-    object alive to the permanent generation (gc.freeze), which the collector never walks. Objects
-    are still freed when their last reference goes. The price: an object alive at that moment that
-    later ends up in unreachable reference cycles (this request's own objects) is not collected
-    before the worker is recycled (gunicorn max_requests); a few kilobytes per index build."""
-    global _gc_depth, _gc_was_enabled, _gc_freeze
+    long_lived: what is made inside stays (an index entry, its facts). Left in the youngest
+    generation, those million objects would be walked three times over by the collector's next
+    passes (young, middle, old: ~0.3 s at 100,000 tips, in this request or a later one). The last
+    one out runs one full collection instead, which walks them once and leaves them in the oldest
+    generation. (Never gc.freeze: it would also keep whatever garbage cycles are alive at that
+    moment, such as a login form with its password, for the life of the process.)"""
+    global _gc_depth, _gc_was_enabled, _gc_settle
     with _gc_lock:
         if _gc_depth == 0:
             _gc_was_enabled = gc.isenabled()
@@ -131,12 +130,13 @@ def without_cyclic_gc(*, long_lived: bool = False) -> Iterator[None]:
     finally:
         with _gc_lock:
             _gc_depth -= 1
-            _gc_freeze = _gc_freeze or long_lived
+            _gc_settle = _gc_settle or long_lived
             if _gc_depth == 0:
-                if _gc_freeze:
-                    gc.freeze()
-                    _gc_freeze = False
-                if _gc_was_enabled:
+                settle, enable = _gc_settle, _gc_was_enabled
+                _gc_settle = False
+                if settle and enable:
+                    gc.collect()
+                if enable:
                     gc.enable()
 
 
@@ -297,18 +297,26 @@ def _sharing(rows: list[IndexedTip]) -> list[IndexedTip]:
 class _Entry:
     __slots__ = ("rows", "revision", "synced_on", "holders", "shared")
 
+    def __init__(self, rows: list[IndexedTip], revision: int, synced_on: date) -> None:
+        self.rows = {row.id: row for row in rows}
+        self.shared: dict = {}
+        self.renew_shared()
+        self.revision = revision
+        self.synced_on = synced_on
+        self.holders: dict[str, float] = {}
+
     def add(self, row: IndexedTip) -> None:
         row.shared = self.shared
         self.rows[row.id] = row
 
-    def __init__(self, rows: list[IndexedTip], revision: int, synced_on: date) -> None:
-        self.shared: dict = {}
-        for row in rows:
+    def renew_shared(self) -> None:
+        """Forget everything derived from the rows (some were shredded): a new dict rather than a
+        cleared one, so that a dashboard deriving facts in another thread meanwhile writes into
+        the old dict, which goes when it is done, never into the entry's."""
+        self.shared = {}
+        for row in self.rows.values():
             row.shared = self.shared
-        self.rows = {row.id: row for row in rows}
-        self.revision = revision
-        self.synced_on = synced_on
-        self.holders: dict[str, float] = {}
+            row.derived = None
 
 
 class TipIndex:
@@ -410,9 +418,7 @@ class TipIndex:
                 for tip_id in gone:
                     del entry.rows[tip_id]
                 if gone:  # what was derived from their content goes with them
-                    entry.shared.clear()
-                    for row in entry.rows.values():
-                        row.derived = None
+                    entry.renew_shared()
                 missing = [t for t in present if t not in entry.rows]
                 for start in range(0, len(missing), 500):
                     chunk = missing[start:start + 500]

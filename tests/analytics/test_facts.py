@@ -55,3 +55,29 @@ def test_memoised_facts_equal_the_plain_derivation(batch: list[TipContent]) -> N
     for first, second in zip(tips[:len(batch)], tips[len(batch):], strict=True):
         assert first.derived.platform is second.derived.platform
         assert first.derived.body is second.derived.body
+
+
+def test_a_shred_during_a_derivation_leaves_no_shredded_value_in_the_entry(monkeypatch):
+    """A dashboard derives facts outside the index lock; a sync in another thread may shred a tip
+    meanwhile. The entry then gets a new shared dict, so the derivation's late writes land in the
+    old one, which nothing keeps."""
+    from app.analytics import normalize
+    from app.triage.index import _Entry
+
+    def tip(tip_id: str, platform: str, body: str) -> IndexedTip:
+        content = TipContent(["app_install"], platform, "county", body, "daily", 3.0, "河南省某县", "")
+        return IndexedTip(tip_id, 1, 1, "new", date(2026, 1, 1), None, None, None, None, 0, content)
+
+    keep, gone = tip("keep", "留下的平台", "留下的单位"), tip("gone", "秘密平台X", "秘密单位Y")
+    entry = _Entry([keep, gone], revision=0, synced_on=date(2026, 1, 1))
+    real = normalize.platform_key
+
+    def platform_key(spelling: str) -> str:
+        if "gone" in entry.rows:  # what _sync does when retention has shredded "gone"
+            del entry.rows["gone"]
+            entry.renew_shared()
+        return real(spelling)
+
+    monkeypatch.setattr(normalize, "platform_key", platform_key)
+    analytics._derive([keep, gone])  # this request took its list before the shred
+    assert "秘密" not in repr(entry.shared) and "秘密" not in repr(keep.shared)
