@@ -238,13 +238,16 @@ def _id_at(fraction: float) -> str:
 
 
 def _build(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
-    with without_cyclic_gc(long_lived=True):
-        return _build_rows(db, keys)
-
-
-def _build_rows(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
     key_ids = list(keys)
     total = db.scalar(select(func.count()).select_from(Tip).where(Tip.office_key_id.in_(key_ids))) or 0
+    # A full collection walks the whole process: worth it to settle a large index at once, not
+    # for a few hundred tips, which the young generation's passes handle cheaply.
+    with without_cyclic_gc(long_lived=total >= PARALLEL_THRESHOLD):
+        return _build_rows(db, keys, total)
+
+
+def _build_rows(db: Session, keys: OfficeKeys, total: int) -> list[IndexedTip]:
+    key_ids = list(keys)
     workers = min(os.cpu_count() or 1, 8)
     if total < PARALLEL_THRESHOLD or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return _open_rows(db.execute(_select_full(key_ids)), keys)
