@@ -102,8 +102,17 @@ class PostgresServer:
         raise AssertionError("unreachable")
 
     def drop_database(self, name: str) -> None:
+        import gc
+
         from app.db import _engines
 
+        # Connections that a test left unreachable (in some reference cycle) are reset by the
+        # collector whenever it next runs. Collect them now, while their database still exists:
+        # after the forced drop their reset fails and SQLAlchemy logs a traceback from inside the
+        # collector, and on CPython 3.11 formatting that traceback (ast.parse, for the carets) in
+        # the middle of another ast.parse, such as Werkzeug compiling a route, raises
+        # "SystemError: AST constructor recursion depth mismatch" in an unrelated later test.
+        gc.collect()
         engine = _engines.pop(self.url(name), None)
         if engine is not None:
             engine.dispose()
