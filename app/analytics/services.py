@@ -407,11 +407,15 @@ def _share(shared: dict, key: str, spelling: str | None, hours: float | None, ca
     return found
 
 
+def _memoised_body_key(shared: dict):
+    return lambda raw: _memo(shared, "body", normalize.body_key, raw)
+
+
 def _new_facts(content: TipContent, shared: dict) -> _Facts:
     hours, capped = usable_hours(content.hours_per_week)
     invalid = hours is None and _is_invalid_hours(content.hours_per_week)
     platform = _text(content.platform).strip()
-    body_key, level = body_group(content, lambda raw, memos=shared: _memo(memos, "body", normalize.body_key, raw))
+    body_key, level = body_group(content, _memoised_body_key(shared))
     burdens = tuple(burden_codes(content))
     interned_burdens = shared.setdefault("burdens", {}).setdefault(burdens, burdens)
     return _Facts(
@@ -473,7 +477,7 @@ def _derive(tips: list[IndexedTip]) -> None:
             platform_share = by_platform[(platform, raw_hours)] = _share(shared, key, spelling, value, capped)
         body = by_body.get((level, name, raw_hours))
         if body is None:
-            body_key, body_level = body_group(content, lambda raw, memos=shared: _memo(memos, "body", normalize.body_key, raw))
+            body_key, body_level = body_group(content, _memoised_body_key(shared))
             body = by_body[(level, name, raw_hours)] = (_share(shared, body_key, name.strip(), value, capped),
                                                         body_level)
         province = by_region.get(region)

@@ -33,7 +33,6 @@ from app.reporting.services import CONTENT, TipContent
 
 OfficeKeys = dict[int, crypto.PrivateKey]
 PARALLEL_THRESHOLD = 4000
-CHILD_COST = 1.0  # a forked opener's time per tip against this process's (it packs what it opened)
 
 _CLEAR = (Tip.id, Tip.office_id, Tip.office_key_id, Tip.status, Tip.received_on, Tip.updated_on,
           Tip.closed_on, Tip.assignee_id, Tip.duplicate_of_id, Tip.revision)
@@ -254,9 +253,7 @@ def _build_rows(db: Session, keys: OfficeKeys, total: int) -> list[IndexedTip]:
     # A range scan reads the other offices' rows in the range too: worth it while these keys' tips
     # are more than a small part of the table (a row read is ~10 times cheaper in a scan).
     by_id_range = total * 8 >= (db.scalar(select(func.count()).select_from(Tip)) or 0)
-    # This process opens a little more than a child: a child also packs its share and sends it.
-    first = min(CHILD_COST / workers, 1.0)
-    bounds = [_id_at(first + (1 - first) * i / (workers - 1)) for i in range(workers - 1)]
+    bounds = [_id_at(i / workers) for i in range(1, workers)]
     ranges = list(zip([None, *bounds], [*bounds, None], strict=True))
     url = db.get_bind().engine.url.render_as_string(hide_password=False)
     context = multiprocessing.get_context("fork")
