@@ -4,12 +4,13 @@ import base64
 import hashlib
 import os
 import secrets
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 import crypto
@@ -49,18 +50,20 @@ def ensure_settings(db: Session) -> InstallSettings:
     return settings
 
 
-_SALTS: dict[object, bytes] = {}
+# Per engine (one per database per process, app.db.engine_for), and weakly: a disposed engine
+# takes its salt along.
+_SALTS: "weakref.WeakKeyDictionary[Engine, bytes]" = weakref.WeakKeyDictionary()
 
 
 def receipt_salt(db: Session) -> bytes:
     """The install's receipt salt. It never changes once made, so each process reads it once."""
-    url = db.get_bind().engine  # one engine per database per process (app.db.engine_for)
-    salt = _SALTS.get(url)
+    engine = db.get_bind().engine
+    salt = _SALTS.get(engine)
     if salt is None:
         settings = db.get(InstallSettings, 1)
         if settings is None:
             raise RuntimeError("the install is not initialised: run `tipline init`")
-        salt = _SALTS[url] = settings.receipt_salt
+        salt = _SALTS[engine] = settings.receipt_salt
     return salt
 
 

@@ -5,11 +5,12 @@ Services never commit: the view commits once and only then shows a receipt.
 
 import json
 import secrets
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 import crypto
@@ -91,19 +92,23 @@ def submit_tip(db: Session, office: Office | OfficeChoice, content: TipContent, 
     return receipt
 
 
-_PUBLIC_KEYS: dict[tuple[object, int], crypto.PublicKey] = {}
+# Per engine (one per database per process), and weakly: a disposed engine takes its keys along.
+_PUBLIC_KEYS: "weakref.WeakKeyDictionary[Engine, dict[int, crypto.PublicKey]]" = weakref.WeakKeyDictionary()
 
 
 def _office_public_key(db: Session, office_key_id: int) -> crypto.PublicKey:
     """Office key rows never change (a rotation adds a new row), so each process reads and parses
     each once."""
-    cache_key = (db.get_bind().engine, office_key_id)  # one engine per database per process
-    public = _PUBLIC_KEYS.get(cache_key)
+    engine = db.get_bind().engine
+    parsed = _PUBLIC_KEYS.get(engine)
+    if parsed is None:
+        parsed = _PUBLIC_KEYS.setdefault(engine, {})
+    public = parsed.get(office_key_id)
     if public is None:
         office_key = db.get(OfficeKey, office_key_id)
         if office_key is None:
             raise ReporterError("office has no key")
-        public = _PUBLIC_KEYS[cache_key] = crypto.PublicKey(office_key.public_key)
+        public = parsed[office_key_id] = crypto.PublicKey(office_key.public_key)
     return public
 
 

@@ -291,3 +291,25 @@ def test_wtforms_own_messages_follow_the_language_of_each_request(reporter_app):
             form.office.choices = choices([("default", "减负办")])
             form.validate()
             assert expected[lang] in " ".join(map(str, form.office.errors))
+
+
+def test_per_database_caches_let_a_forgotten_engine_go(installed, tips):
+    """The receipt salt and the parsed office keys are cached per engine, weakly: an engine that
+    app.db forgets (and disposes) is freed with its pool, not kept alive by those caches."""
+    import gc
+    import weakref
+
+    from app import db as app_db
+    from app.install.services import receipt_salt
+
+    def salt_and_engine():
+        with session_scope(installed.url) as db:
+            return receipt_salt(db), weakref.ref(db.get_bind().engine)
+
+    tips.create()  # parses the office key through the engine app.db holds for this database
+    salt, engine = salt_and_engine()
+    assert engine() is app_db.engine_for(installed.url) and len(salt) == 16
+    app_db._engines.pop(installed.url).dispose()
+    gc.collect()
+    assert engine() is None
+    assert salt_and_engine()[0] == salt  # a new engine reads the same salt afresh
