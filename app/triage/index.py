@@ -51,8 +51,9 @@ class IndexedTip:
     duplicate_of_id: str | None
     revision: int
     # Every field but the free-text account (description is ""). Read-only: rows with the same
-    # burden types share one list, so that a large index is not 100,000 more objects for the
-    # cyclic collector to walk.
+    # burden types share one list (across the keys of a build), so that a large index is not
+    # 100,000 more objects for the cyclic collector to walk. Content that changes must be opened
+    # again into a new row, never patched in place.
     content: TipContent
     # What another module derived from this tip's content (analytics' facts), kept with it.
     derived: object = None
@@ -411,7 +412,7 @@ class TipIndex:
                                                             Tip.revision > oldest_revision)):
                 entry = held[changed.office_key_id]
                 cached = entry.rows.get(changed.id)
-                if cached is not None:
+                if cached is not None:  # clear columns only: content is read-only (see IndexedTip)
                     cached.status, cached.updated_on = changed.status, changed.updated_on
                     cached.closed_on, cached.assignee_id = changed.closed_on, changed.assignee_id
                     cached.duplicate_of_id, cached.revision = changed.duplicate_of_id, changed.revision
