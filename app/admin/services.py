@@ -28,7 +28,6 @@ _ACCOUNT_MESSAGES = {
     "invalid username": _l("用户名无效（1至64个可打印字符）。"),
     "username taken": _l("该用户名已被使用。"),
     "password too short": _l("密码至少12个字符。"),
-    "wrong password": _l("当前密码不正确。"),
     "invalid password": _l("密码无效。"),
 }
 

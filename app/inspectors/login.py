@@ -88,6 +88,28 @@ def _fail(db: Session, inspector: Inspector, now: float, reason: str) -> None:
                  detail={"reason": reason, "failures": inspector.failed_logins})
 
 
+def confirm_password(db: Session, inspector: Inspector, password: str) -> bytes | None:
+    """The signed-in inspector's private key, if `password` is theirs (to change it), else None.
+
+    A wrong password counts toward the same lockout as a failed login, and a locked account is
+    refused without a test: a session left open must not be a way to guess the password at
+    leisure. The caller commits either way."""
+    now = clock.now()
+    password = password or ""
+    if inspector.locked_until > now or len(password) > PASSWORD_MAX:
+        _spend(password[:PASSWORD_MAX])
+        audit.record(db, audit.LOGIN_FAILURE, target=f"inspector:{inspector.id}",
+                     detail={"reason": "locked" if inspector.locked_until > now else "current-password"})
+        return None
+    private_key = _unwrap(inspector, password)
+    if private_key is None:
+        _fail(db, inspector, now, "current-password")
+        return None
+    inspector.failed_logins = 0
+    inspector.locked_until = 0.0
+    return private_key
+
+
 def authenticate(db: Session, username: str, password: str, code: str) -> LoginResult | None:
     """Check a login; on success the grants are opened. Records the outcome; the caller commits."""
     now = clock.now()

@@ -86,14 +86,16 @@ def verify_password(db: Session, username: str, password: str) -> tuple[Inspecto
         return None
 
 
-def change_password(db: Session, inspector: Inspector, current_password: str, new_password: str) -> None:
-    """Re-wrap the inspector's private key under the new password (the key pair and grants stay)."""
+def change_password(db: Session, inspector: Inspector, private_key: bytes, new_password: str) -> None:
+    """Re-wrap the inspector's private key under the new password (the key pair and grants stay).
+    The key comes from checking the current password (app.inspectors.login.confirm_password)."""
     check_password_strength(new_password)
     try:
-        private_key = crypto.unwrap_private_key(inspector.wrapped_private_key, current_password)
+        if crypto.public_key_of(private_key) != inspector.public_key:
+            raise crypto.CryptoError()
         inspector.wrapped_private_key = crypto.wrap_private_key(private_key, new_password)
     except crypto.CryptoError:
-        raise AccountError("wrong password") from None
+        raise AccountError("invalid password") from None
     inspector.auth_epoch += 1
     db.flush()
 

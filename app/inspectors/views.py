@@ -32,7 +32,7 @@ from app.inspectors.forms import (
     SetupForm,
     StoredConfirmForm,
 )
-from app.inspectors.login import authenticate, matching_step
+from app.inspectors.login import authenticate, confirm_password, matching_step
 from app.inspectors.services import AccountError, change_password
 from app.install import services as install
 from app.reporting.taxonomy import BURDEN_BY_CODE, STATUS_LABELS
@@ -145,11 +145,16 @@ def password():
         return render_template("inspector/auth/password.html", form=form), 400
     me = auth.current_inspector()
     db = get_session()
+    private_key = confirm_password(db, me, form.current_password.data or "")
+    if private_key is None:
+        db.commit()  # a wrong current password counts toward the lockout, as at login
+        form.current_password.errors = [_("当前密码不正确，或账户因多次失败暂时锁定。请稍后再试。")]
+        return render_template("inspector/auth/password.html", form=form), 400
     try:
-        change_password(db, me, form.current_password.data or "", form.new_password.data or "")
+        change_password(db, me, private_key, form.new_password.data or "")
     except AccountError as error:
         db.rollback()
-        form.current_password.errors = [account_message(error)]
+        form.new_password.errors = [account_message(error)]
         return render_template("inspector/auth/password.html", form=form), 400
     audit.record(db, audit.PASSWORD_CHANGE, actor_id=me.id, target=f"inspector:{me.id}")
     db.commit()

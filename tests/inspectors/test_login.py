@@ -237,13 +237,55 @@ def test_password_change_rewraps_the_key_and_ends_other_sessions(installed, insp
     assert inspector_client.get(f"/tips/{tip_id}").status_code == 200  # same key pair, same grants
 
 
+def _change_password(inspector, current: str, new: str = "a brand new long passphrase"):
+    return inspector.post("/password", "/password", {
+        "current_password": current, "new_password": new, "new_password2": new})
+
+
 def test_password_change_with_a_wrong_current_password(inspector, installed):
+    from app.audit.models import AuditEntry
+
     inspector.login()
-    response = inspector.post("/password", "/password", {
-        "current_password": "not my password", "new_password": "a brand new long passphrase",
-        "new_password2": "a brand new long passphrase"})
+    response = _change_password(inspector, "not my password")
     assert response.status_code == 400
-    assert "当前密码不正确" in response.get_data(as_text=True)
+    assert "当前密码不正确，或账户因多次失败暂时锁定" in response.get_data(as_text=True)
+    assert _inspector(installed).failed_logins == 1  # counted, as a failed login is
+    with session_scope(installed.url) as db:
+        last = db.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+        assert last.action == "login.failure" and "current-password" in last.detail
+
+
+def test_an_open_session_cannot_guess_the_password_past_the_lockout(inspector, installed, monkeypatch):
+    """Someone at a computer left signed in tries passwords on the change form: the wrong ones lock
+    the account as failed logins do, and while it is locked even the right one is refused (not
+    tested) and nothing changes. The session itself goes on."""
+    inspector.login()
+    for _ in range(5):
+        assert _change_password(inspector, "guess number n!").status_code == 400
+    admin = _inspector(installed)
+    assert admin.failed_logins == 5
+    assert admin.locked_until - clock.now() == pytest.approx(30, abs=2)
+    refused = _change_password(inspector, installed.admin_password)
+    assert refused.status_code == 400 and "暂时锁定" in refused.get_data(as_text=True)
+    assert _inspector(installed).wrapped_private_key == admin.wrapped_private_key
+    assert inspector.client.get("/").status_code == 200
+    later = clock.now() + 31
+    monkeypatch.setattr(clock, "now", lambda: later)
+    assert _change_password(inspector, installed.admin_password).status_code == 303
+    changed = _inspector(installed)
+    assert changed.failed_logins == 0 and changed.wrapped_private_key != admin.wrapped_private_key
+
+
+def test_change_password_rewraps_only_the_inspectors_own_key(installed):
+    import crypto
+    from app.inspectors.services import AccountError, change_password
+
+    with session_scope(installed.url) as db:
+        admin = db.scalar(select(Inspector).where(Inspector.username == "admin"))
+        before = admin.wrapped_private_key
+        with pytest.raises(AccountError):
+            change_password(db, admin, crypto.generate_keypair().private_key, "a brand new long passphrase")
+        assert admin.wrapped_private_key == before
 
 
 def test_next_parameter_only_goes_to_this_site(inspector, inspector_client):
