@@ -9,12 +9,14 @@ import unicodedata
 from dataclasses import dataclass
 
 import pyotp
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 import crypto
 from app import clock
 from app.audit import services as audit
+from app.db import Base
 from app.inspectors.models import Inspector, OfficeGrant
 from app.inspectors.services import USERNAME_MAX, open_grant
 from app.offices.models import OfficeKey
@@ -81,11 +83,48 @@ def open_office_keys(db: Session, inspector: Inspector, private_key: bytes) -> d
     return keys
 
 
-def _fail(db: Session, inspector: Inspector, now: float, reason: str) -> None:
-    inspector.failed_logins += 1
-    inspector.locked_until = now + lock_delay(inspector.failed_logins)
+# Core statements on the table: these counters are changed in the database, never from a row this
+# request read earlier.
+_INSPECTORS = Base.metadata.tables["inspectors"]
+
+
+def _claim_attempt(db: Session, inspector: Inspector, now: float) -> int | None:
+    """Count this attempt as a failure before its password is tested, unless the account is locked
+    (None). The count is added in the database, not from the row as this request read it: parallel
+    guesses from several tabs or workers would otherwise each write the same count and get past the
+    lock. Committed at once, so that the slow KDF that follows holds no lock and the next attempt
+    sees this one. Success resets the count (_succeed)."""
+    failures = db.execute(
+        update(_INSPECTORS)
+        .where(_INSPECTORS.c.id == inspector.id, _INSPECTORS.c.locked_until <= now)
+        .values(failed_logins=_INSPECTORS.c.failed_logins + 1)
+        .returning(_INSPECTORS.c.failed_logins)
+    ).scalar()
+    if failures is None:
+        db.commit()  # hold no write lock through the KDF that the refusal still spends
+        return None
+    locked_until = now + lock_delay(failures)
+    db.execute(update(_INSPECTORS).where(_INSPECTORS.c.id == inspector.id).values(locked_until=locked_until))
+    db.commit()
+    set_committed_value(inspector, "failed_logins", failures)
+    set_committed_value(inspector, "locked_until", locked_until)
+    return failures
+
+
+def _fail(db: Session, inspector: Inspector, failures: int, reason: str) -> None:
     audit.record(db, audit.LOGIN_FAILURE, target=f"inspector:{inspector.id}",
-                 detail={"reason": reason, "failures": inspector.failed_logins})
+                 detail={"reason": reason, "failures": failures})
+
+
+def _refuse_locked(db: Session, inspector: Inspector, password: str) -> None:
+    # Locked: refuse without testing the password (no guessing during the lock), same time spent.
+    _spend(password)
+    audit.record(db, audit.LOGIN_FAILURE, target=f"inspector:{inspector.id}", detail={"reason": "locked"})
+
+
+def _succeed(inspector: Inspector) -> None:
+    inspector.failed_logins = 0
+    inspector.locked_until = 0.0
 
 
 def confirm_password(db: Session, inspector: Inspector, password: str) -> bytes | None:
@@ -95,23 +134,22 @@ def confirm_password(db: Session, inspector: Inspector, password: str) -> bytes 
     refused without a test: a session left open must not be a way to guess the password at
     leisure. The caller commits either way."""
     now = clock.now()
-    password = password or ""
-    if inspector.locked_until > now or len(password) > PASSWORD_MAX:
-        _spend(password[:PASSWORD_MAX])
-        audit.record(db, audit.LOGIN_FAILURE, target=f"inspector:{inspector.id}",
-                     detail={"reason": "locked" if inspector.locked_until > now else "current-password"})
+    password = (password or "")[:PASSWORD_MAX + 1]
+    failures = _claim_attempt(db, inspector, now)
+    if failures is None:
+        _refuse_locked(db, inspector, password[:PASSWORD_MAX])
         return None
-    private_key = _unwrap(inspector, password)
+    private_key = _unwrap(inspector, password) if len(password) <= PASSWORD_MAX else None
     if private_key is None:
-        _fail(db, inspector, now, "current-password")
+        _fail(db, inspector, failures, "current-password")
         return None
-    inspector.failed_logins = 0
-    inspector.locked_until = 0.0
+    _succeed(inspector)
     return private_key
 
 
 def authenticate(db: Session, username: str, password: str, code: str) -> LoginResult | None:
-    """Check a login; on success the grants are opened. Records the outcome; the caller commits."""
+    """Check a login; on success the grants are opened. Records the outcome; the caller commits
+    (the attempt itself is counted and committed before the password is tested, _claim_attempt)."""
     now = clock.now()
     username = (username or "").strip()
     password = password or ""
@@ -122,25 +160,29 @@ def authenticate(db: Session, username: str, password: str, code: str) -> LoginR
         _spend(password)
         audit.record(db, audit.LOGIN_FAILURE, detail={"reason": "unknown-user"})  # no name kept
         return None
-    if inspector.locked_until > now:
-        # Locked: refuse without testing the password (no guessing during the lock), same time spent.
-        _spend(password)
-        audit.record(db, audit.LOGIN_FAILURE, target=f"inspector:{inspector.id}", detail={"reason": "locked"})
+    failures = _claim_attempt(db, inspector, now)
+    if failures is None:
+        _refuse_locked(db, inspector, password)
         return None
     private_key = _unwrap(inspector, password)
     if private_key is None:
-        _fail(db, inspector, now, "password")
+        _fail(db, inspector, failures, "password")
         return None
     step = matching_step(inspector.totp_secret, code, now, inspector.totp_last_step)
+    # The step is taken in the database too: two logins racing with one code, only one gets it.
+    if step is not None and not db.connection().execute(
+            update(_INSPECTORS)
+            .where(_INSPECTORS.c.id == inspector.id, _INSPECTORS.c.totp_last_step < step)
+            .values(totp_last_step=step)).rowcount:
+        step = None
     if step is None:
-        _fail(db, inspector, now, "totp")
+        _fail(db, inspector, failures, "totp")
         return None
+    set_committed_value(inspector, "totp_last_step", step)
     if inspector.disabled:
-        _fail(db, inspector, now, "disabled")
+        _fail(db, inspector, failures, "disabled")
         return None
-    inspector.totp_last_step = step
-    inspector.failed_logins = 0
-    inspector.locked_until = 0.0
+    _succeed(inspector)
     keys = open_office_keys(db, inspector, private_key)
     audit.record(db, audit.LOGIN_SUCCESS, actor_id=inspector.id, target=f"inspector:{inspector.id}")
     db.flush()

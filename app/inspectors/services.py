@@ -3,11 +3,13 @@
 from dataclasses import dataclass
 
 import pyotp
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 import crypto
 from app import clock
+from app.db import Base
 from app.inspectors.models import Inspector, OfficeGrant
 from app.offices.models import OfficeKey
 from app.offices.services import key_owner
@@ -93,11 +95,21 @@ def change_password(db: Session, inspector: Inspector, private_key: bytes, new_p
     try:
         if crypto.public_key_of(private_key) != inspector.public_key:
             raise crypto.CryptoError()
-        inspector.wrapped_private_key = crypto.wrap_private_key(private_key, new_password)
+        wrapped = crypto.wrap_private_key(private_key, new_password)
     except crypto.CryptoError:
         raise AccountError("invalid password") from None
-    inspector.auth_epoch += 1
-    db.flush()
+    # Only if the credentials are still those this request read: an administrator's reset in the
+    # meantime (a new key pair, a new epoch) must not be undone by the old key written back.
+    table = Base.metadata.tables["inspectors"]
+    changed = db.connection().execute(
+        update(table)
+        .where(table.c.id == inspector.id, table.c.public_key == inspector.public_key,
+               table.c.auth_epoch == inspector.auth_epoch)
+        .values(wrapped_private_key=wrapped, auth_epoch=inspector.auth_epoch + 1)).rowcount
+    if changed != 1:
+        raise AccountError("invalid password")
+    set_committed_value(inspector, "wrapped_private_key", wrapped)
+    set_committed_value(inspector, "auth_epoch", inspector.auth_epoch + 1)
 
 
 @dataclass(frozen=True, repr=False)

@@ -338,3 +338,104 @@ def test_digits_of_other_scripts_are_refused_not_a_500(inspector, installed):
     inspector.forget_totp_use(installed.admin)
     response = inspector.login(code=code)
     assert response.status_code == 400
+
+
+def _set_failures(installed, failures: int) -> None:
+    from sqlalchemy import update
+
+    with session_scope(installed.url) as db:
+        db.execute(update(Inspector).where(Inspector.username == "admin").values(failed_logins=failures))
+
+
+def _watch_unwrap(monkeypatch, during_first=None) -> list[str]:
+    """Record each password actually tested; `during_first` runs while the first one is (as another
+    request would, in parallel with its KDF)."""
+    tested: list[str] = []
+    real = login_service._unwrap
+
+    def unwrap(inspector, password):
+        tested.append(password)
+        if len(tested) == 1 and during_first is not None:
+            during_first()
+        return real(inspector, password)
+
+    monkeypatch.setattr(login_service, "_unwrap", unwrap)
+    return tested
+
+
+def test_parallel_password_checks_each_count_and_see_each_others_lock(installed, monkeypatch):
+    """Two requests (two tabs, two workers) read the account before either tests a password: the
+    second sees the first one's failure and lock instead of writing its own stale count over them."""
+    from sqlalchemy.orm import sessionmaker
+
+    from app.db import engine_for
+
+    _set_failures(installed, 4)  # the next failure locks
+    tested = _watch_unwrap(monkeypatch)
+    make = sessionmaker(bind=engine_for(installed.url), expire_on_commit=False)
+    with make() as first, make() as second:
+        mine, theirs = (db.scalar(select(Inspector).where(Inspector.username == "admin")) for db in (first, second))
+        assert login_service.confirm_password(first, mine, "first wrong guess") is None
+        first.commit()
+        assert login_service.confirm_password(second, theirs, installed.admin_password) is None
+        second.commit()
+    assert tested == ["first wrong guess"]  # the right password was never tried during the lock
+    admin = _inspector(installed)
+    assert admin.failed_logins == 5 and admin.locked_until > clock.now()
+
+
+def test_a_login_racing_another_sees_its_attempt(installed, monkeypatch):
+    from app.inspectors.login import authenticate
+
+    _set_failures(installed, 4)
+    refused = []
+
+    def second_login():
+        with session_scope(installed.url) as other:
+            refused.append(authenticate(other, "admin", installed.admin_password,
+                                        pyotp.TOTP(installed.totp_secret).now()) is None)
+
+    tested = _watch_unwrap(monkeypatch, during_first=second_login)
+    with session_scope(installed.url) as db:
+        assert authenticate(db, "admin", "first wrong guess", "000000") is None
+    assert tested == ["first wrong guess"] and refused == [True]
+    assert _inspector(installed).failed_logins == 5
+
+
+def test_two_logins_racing_with_one_code_let_only_one_in(installed, monkeypatch):
+    from app.inspectors.login import authenticate
+
+    code = pyotp.TOTP(installed.totp_secret).now()
+    results = []
+
+    def second_login():
+        with session_scope(installed.url) as other:
+            results.append(authenticate(other, "admin", installed.admin_password, code) is not None)
+
+    _watch_unwrap(monkeypatch, during_first=second_login)
+    with session_scope(installed.url) as db:
+        results.append(authenticate(db, "admin", installed.admin_password, code) is not None)
+    assert sorted(results) == [False, True]
+
+
+def test_a_password_change_never_undoes_a_reset_made_meanwhile(installed):
+    """An administrator resets the account (new key pair, other sessions end) while the inspector's
+    password change is under way: the change must not write the old key back."""
+    from sqlalchemy.orm import sessionmaker
+
+    from app.db import engine_for
+    from app.inspectors.services import AccountError, change_password, reset_credentials
+
+    make = sessionmaker(bind=engine_for(installed.url), expire_on_commit=False)
+    with make() as db:
+        me = db.scalar(select(Inspector).where(Inspector.username == "admin"))
+        public_key, epoch = me.public_key, me.auth_epoch
+        private_key = login_service.confirm_password(db, me, installed.admin_password)
+        assert private_key is not None
+        with session_scope(installed.url) as admin_db:
+            reset_credentials(admin_db, admin_db.get(Inspector, me.id), "the administrator's new one")
+        with pytest.raises(AccountError):
+            change_password(db, me, private_key, "a brand new long passphrase")
+        db.rollback()
+    after = _inspector(installed)
+    assert after.public_key != public_key and after.auth_epoch == epoch + 1  # the reset's, untouched
