@@ -88,23 +88,27 @@ def open_office_keys(db: Session, inspector: Inspector, private_key: bytes) -> d
 _INSPECTORS = Base.metadata.tables["inspectors"]
 
 
-def _claim_attempt(db: Session, inspector: Inspector, now: float) -> int | None:
+def _claim_attempt(db: Session, inspector: Inspector | None, now: float) -> int | None:
     """Count this attempt as a failure before its password is tested, unless the account is locked
     (None). The count is added in the database, not from the row as this request read it: parallel
     guesses from several tabs or workers would otherwise each write the same count and get past the
     lock. Committed at once, so that the slow KDF that follows holds no lock and the next attempt
-    sees this one. Success resets the count (_succeed)."""
-    failures = db.execute(
+    sees this one. Success resets the count (_succeed).
+
+    inspector None (an unknown name) runs the same statement on no row, so that it costs what a
+    locked account's refusal costs."""
+    inspector_id = inspector.id if inspector is not None else 0  # ids start at 1
+    claimed = db.connection().execute(
         update(_INSPECTORS)
-        .where(_INSPECTORS.c.id == inspector.id, _INSPECTORS.c.locked_until <= now)
-        .values(failed_logins=_INSPECTORS.c.failed_logins + 1)
-        .returning(_INSPECTORS.c.failed_logins)
-    ).scalar()
-    if failures is None:
+        .where(_INSPECTORS.c.id == inspector_id, _INSPECTORS.c.locked_until <= now)
+        .values(failed_logins=_INSPECTORS.c.failed_logins + 1)).rowcount
+    if inspector is None or not claimed:
         db.commit()  # hold no write lock through the KDF that the refusal still spends
         return None
+    # This transaction holds the row (PostgreSQL) or the database (SQLite) until the commit below.
+    failures = db.execute(select(_INSPECTORS.c.failed_logins).where(_INSPECTORS.c.id == inspector_id)).scalar_one()
     locked_until = now + lock_delay(failures)
-    db.execute(update(_INSPECTORS).where(_INSPECTORS.c.id == inspector.id).values(locked_until=locked_until))
+    db.execute(update(_INSPECTORS).where(_INSPECTORS.c.id == inspector_id).values(locked_until=locked_until))
     db.commit()
     set_committed_value(inspector, "failed_logins", failures)
     set_committed_value(inspector, "locked_until", locked_until)
@@ -122,9 +126,21 @@ def _refuse_locked(db: Session, inspector: Inspector, password: str) -> None:
     audit.record(db, audit.LOGIN_FAILURE, target=f"inspector:{inspector.id}", detail={"reason": "locked"})
 
 
-def _succeed(inspector: Inspector) -> None:
-    inspector.failed_logins = 0
-    inspector.locked_until = 0.0
+def _succeed(db: Session, inspector: Inspector, failures: int) -> None:
+    """The password was right: clear the count. Attempts made meanwhile (in parallel with this
+    one's KDF) stand: then only this attempt's own claim is taken back. Committed at once, as the
+    claim was."""
+    connection = db.connection()
+    cleared = connection.execute(
+        update(_INSPECTORS)
+        .where(_INSPECTORS.c.id == inspector.id, _INSPECTORS.c.failed_logins == failures)
+        .values(failed_logins=0, locked_until=0.0)).rowcount
+    if not cleared:
+        connection.execute(update(_INSPECTORS)
+                           .where(_INSPECTORS.c.id == inspector.id, _INSPECTORS.c.failed_logins > 0)
+                           .values(failed_logins=_INSPECTORS.c.failed_logins - 1))
+    db.commit()
+    db.refresh(inspector, ["failed_logins", "locked_until"])
 
 
 def confirm_password(db: Session, inspector: Inspector, password: str) -> bytes | None:
@@ -143,7 +159,7 @@ def confirm_password(db: Session, inspector: Inspector, password: str) -> bytes 
     if private_key is None:
         _fail(db, inspector, failures, "current-password")
         return None
-    _succeed(inspector)
+    _succeed(db, inspector, failures)
     return private_key
 
 
@@ -156,11 +172,11 @@ def authenticate(db: Session, username: str, password: str, code: str) -> LoginR
     inspector = None
     if 0 < len(username) <= USERNAME_MAX and len(password) <= PASSWORD_MAX:
         inspector = db.scalar(select(Inspector).where(Inspector.username == username))
+    failures = _claim_attempt(db, inspector, now)
     if inspector is None:
         _spend(password)
         audit.record(db, audit.LOGIN_FAILURE, detail={"reason": "unknown-user"})  # no name kept
         return None
-    failures = _claim_attempt(db, inspector, now)
     if failures is None:
         _refuse_locked(db, inspector, password)
         return None
@@ -182,7 +198,7 @@ def authenticate(db: Session, username: str, password: str, code: str) -> LoginR
     if inspector.disabled:
         _fail(db, inspector, failures, "disabled")
         return None
-    _succeed(inspector)
+    _succeed(db, inspector, failures)
     keys = open_office_keys(db, inspector, private_key)
     audit.record(db, audit.LOGIN_SUCCESS, actor_id=inspector.id, target=f"inspector:{inspector.id}")
     db.flush()

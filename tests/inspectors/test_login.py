@@ -439,3 +439,17 @@ def test_a_password_change_never_undoes_a_reset_made_meanwhile(installed):
         db.rollback()
     after = _inspector(installed)
     assert after.public_key != public_key and after.auth_epoch == epoch + 1  # the reset's, untouched
+
+
+def test_a_successful_login_keeps_the_failures_made_while_it_ran(installed, monkeypatch):
+    """A wrong guess lands during a right login's KDF: the success clears only its own attempt."""
+    from app.inspectors.login import authenticate
+
+    def guess():
+        with session_scope(installed.url) as other:
+            assert authenticate(other, "admin", "a wrong guess!!", "000000") is None
+
+    _watch_unwrap(monkeypatch, during_first=guess)
+    with session_scope(installed.url) as db:
+        assert authenticate(db, "admin", installed.admin_password, pyotp.TOTP(installed.totp_secret).now())
+    assert _inspector(installed).failed_logins == 1  # the guess stands; this login's own claim is gone
