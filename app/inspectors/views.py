@@ -147,7 +147,7 @@ def password():
     db = get_session()
     private_key = confirm_password(db, me, form.current_password.data or "")
     if private_key is None:
-        db.commit()  # a wrong current password counts toward the lockout, as at login
+        db.commit()  # the failure's audit row (the attempt was counted before it was tested)
         form.current_password.errors = [_("当前密码不正确，或账户因多次失败暂时锁定。请稍后再试。")]
         return render_template("inspector/auth/password.html", form=form), 400
     try:
