@@ -59,6 +59,14 @@ def engine_for(url: str) -> Engine:
     return _engines[url]
 
 
+def dispose_engine(url: str) -> None:
+    """Close the engine of `url` and forget it (a database about to be dropped, a test's done): the
+    next engine_for makes a new one, and the per-engine caches, held weakly, go with the old."""
+    engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
 def init_app(app: Flask) -> None:
     engine = engine_for(app.config["DATABASE_URL"])
     app.extensions["tipline_engine"] = engine

@@ -78,23 +78,16 @@ def postgres_server():
         server.stop()
 
 
-def forget_engine(url: str) -> None:
-    """Close the test's engine and let it go: app.db keeps one per URL for the life of the process,
-    and a thousand tests' engines (pools, compiled caches) would make every garbage collection of
-    the run walk them all."""
-    from app.db import _engines
-
-    engine = _engines.pop(url, None)
-    if engine is not None:
-        engine.dispose()
-
-
 def new_database_url(request, data_dir: Path, backend: str) -> str:
     """A fresh, migrated-or-empty database for one test: a SQLite file in the data directory, or a
     new PostgreSQL database cloned from a migrated template on the suite's own server."""
     if backend == "sqlite":
+        from app.db import dispose_engine
+
         url = f"sqlite:///{data_dir / 'tipline.sqlite3'}"
-        request.addfinalizer(lambda: forget_engine(url))
+        # app.db keeps an engine per URL for the life of the process: a thousand tests' engines
+        # (pools, compiled caches) would make every garbage collection of the run walk them all.
+        request.addfinalizer(lambda: dispose_engine(url))
         return url
     server = request.getfixturevalue("postgres_server")
     name = server.new_database()

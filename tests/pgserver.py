@@ -83,11 +83,9 @@ class PostgresServer:
         self.template = "tipline_template"
         self._admin(f"CREATE DATABASE {self.template}")
         migrate(self.url(self.template))
-        from app.db import _engines
+        from app.db import dispose_engine
 
-        engine = _engines.pop(self.url(self.template), None)
-        if engine is not None:
-            engine.dispose()
+        dispose_engine(self.url(self.template))
 
     def new_database(self) -> str:
         name = "t_" + uuid.uuid4().hex[:16]
@@ -104,7 +102,7 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         import gc
 
-        from app.db import _engines
+        from app.db import dispose_engine
 
         # Connections that a test left unreachable (in some reference cycle) are reset by the
         # collector whenever it next runs. Collect them now, while their database still exists:
@@ -113,7 +111,5 @@ class PostgresServer:
         # the middle of another ast.parse, such as Werkzeug compiling a route, raises
         # "SystemError: AST constructor recursion depth mismatch" in an unrelated later test.
         gc.collect()
-        engine = _engines.pop(self.url(name), None)
-        if engine is not None:
-            engine.dispose()
+        dispose_engine(self.url(name))
         self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

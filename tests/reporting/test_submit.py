@@ -309,7 +309,7 @@ def test_per_database_caches_let_a_forgotten_engine_go(installed, tips):
     tips.create()  # parses the office key through the engine app.db holds for this database
     salt, engine = salt_and_engine()
     assert engine() is app_db.engine_for(installed.url) and len(salt) == 16
-    app_db._engines.pop(installed.url).dispose()
+    app_db.dispose_engine(installed.url)
     gc.collect()
     assert engine() is None
     assert salt_and_engine()[0] == salt  # a new engine reads the same salt afresh
