@@ -16,8 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 import crypto
 from app import clock
 from app.audit import services as audit
-from app.db import Base
-from app.inspectors.models import Inspector, OfficeGrant
+from app.inspectors.models import INSPECTORS, Inspector, OfficeGrant
 from app.inspectors.services import USERNAME_MAX, open_grant
 from app.offices.models import OfficeKey
 
@@ -83,11 +82,6 @@ def open_office_keys(db: Session, inspector: Inspector, private_key: bytes) -> d
     return keys
 
 
-# Core statements on the table: these counters are changed in the database, never from a row this
-# request read earlier.
-_INSPECTORS = Base.metadata.tables["inspectors"]
-
-
 def _claim_attempt(db: Session, inspector: Inspector | None, now: float) -> int | None:
     """Count this attempt as a failure before its password is tested, unless the account is locked
     (None). The count is added in the database, not from the row as this request read it: parallel
@@ -99,16 +93,16 @@ def _claim_attempt(db: Session, inspector: Inspector | None, now: float) -> int 
     locked account's refusal costs."""
     inspector_id = inspector.id if inspector is not None else 0  # ids start at 1
     claimed = db.connection().execute(
-        update(_INSPECTORS)
-        .where(_INSPECTORS.c.id == inspector_id, _INSPECTORS.c.locked_until <= now)
-        .values(failed_logins=_INSPECTORS.c.failed_logins + 1)).rowcount
+        update(INSPECTORS)
+        .where(INSPECTORS.c.id == inspector_id, INSPECTORS.c.locked_until <= now)
+        .values(failed_logins=INSPECTORS.c.failed_logins + 1)).rowcount
     if inspector is None or not claimed:
         db.commit()  # hold no write lock through the KDF that the refusal still spends
         return None
     # This transaction holds the row (PostgreSQL) or the database (SQLite) until the commit below.
-    failures = db.execute(select(_INSPECTORS.c.failed_logins).where(_INSPECTORS.c.id == inspector_id)).scalar_one()
+    failures = db.execute(select(INSPECTORS.c.failed_logins).where(INSPECTORS.c.id == inspector_id)).scalar_one()
     locked_until = now + lock_delay(failures)
-    db.execute(update(_INSPECTORS).where(_INSPECTORS.c.id == inspector_id).values(locked_until=locked_until))
+    db.execute(update(INSPECTORS).where(INSPECTORS.c.id == inspector_id).values(locked_until=locked_until))
     db.commit()
     set_committed_value(inspector, "failed_logins", failures)
     set_committed_value(inspector, "locked_until", locked_until)
@@ -132,13 +126,13 @@ def _succeed(db: Session, inspector: Inspector, failures: int) -> None:
     claim was."""
     connection = db.connection()
     cleared = connection.execute(
-        update(_INSPECTORS)
-        .where(_INSPECTORS.c.id == inspector.id, _INSPECTORS.c.failed_logins == failures)
+        update(INSPECTORS)
+        .where(INSPECTORS.c.id == inspector.id, INSPECTORS.c.failed_logins == failures)
         .values(failed_logins=0, locked_until=0.0)).rowcount
     if not cleared:
-        connection.execute(update(_INSPECTORS)
-                           .where(_INSPECTORS.c.id == inspector.id, _INSPECTORS.c.failed_logins > 0)
-                           .values(failed_logins=_INSPECTORS.c.failed_logins - 1))
+        connection.execute(update(INSPECTORS)
+                           .where(INSPECTORS.c.id == inspector.id, INSPECTORS.c.failed_logins > 0)
+                           .values(failed_logins=INSPECTORS.c.failed_logins - 1))
     db.commit()
     db.refresh(inspector, ["failed_logins", "locked_until"])
 
@@ -187,8 +181,8 @@ def authenticate(db: Session, username: str, password: str, code: str) -> LoginR
     step = matching_step(inspector.totp_secret, code, now, inspector.totp_last_step)
     # The step is taken in the database too: two logins racing with one code, only one gets it.
     if step is not None and not db.connection().execute(
-            update(_INSPECTORS)
-            .where(_INSPECTORS.c.id == inspector.id, _INSPECTORS.c.totp_last_step < step)
+            update(INSPECTORS)
+            .where(INSPECTORS.c.id == inspector.id, INSPECTORS.c.totp_last_step < step)
             .values(totp_last_step=step)).rowcount:
         step = None
     if step is None:

@@ -27,6 +27,11 @@ class Inspector(Base):
     created_on: Mapped[date] = mapped_column(Date)
 
 
+# The table itself, for Core statements that change the login counters and credentials in the
+# database rather than from a row a request read earlier (app/inspectors/login.py, services.py).
+INSPECTORS = Base.metadata.tables["inspectors"]
+
+
 class OfficeGrant(Base):
     """An office private key (one generation) sealed to one inspector's public key."""
 

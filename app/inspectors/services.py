@@ -9,8 +9,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 import crypto
 from app import clock
-from app.db import Base
-from app.inspectors.models import Inspector, OfficeGrant
+from app.inspectors.models import INSPECTORS, Inspector, OfficeGrant
 from app.offices.models import OfficeKey
 from app.offices.services import key_owner
 
@@ -100,11 +99,10 @@ def change_password(db: Session, inspector: Inspector, private_key: bytes, new_p
         raise AccountError("invalid password") from None
     # Only if the credentials are still those this request read: an administrator's reset in the
     # meantime (a new key pair, a new epoch) must not be undone by the old key written back.
-    table = Base.metadata.tables["inspectors"]
     changed = db.connection().execute(
-        update(table)
-        .where(table.c.id == inspector.id, table.c.public_key == inspector.public_key,
-               table.c.auth_epoch == inspector.auth_epoch)
+        update(INSPECTORS)
+        .where(INSPECTORS.c.id == inspector.id, INSPECTORS.c.public_key == inspector.public_key,
+               INSPECTORS.c.auth_epoch == inspector.auth_epoch)
         .values(wrapped_private_key=wrapped, auth_epoch=inspector.auth_epoch + 1)).rowcount
     if changed != 1:
         raise AccountError("invalid password")
