@@ -31,10 +31,12 @@ def pad(data: bytes, size: int | None = None) -> bytes:
 
 
 def unpad(data: bytes) -> bytes:
-    stripped = data.rstrip(b"\x00")
-    if not stripped or stripped[-1] != 0x80:
+    # The last 0x80 with only zeros after it (rstrip(b"\x00") walks the zeros byte by byte in
+    # Python's generic strip: twice as slow, on every field of every tip an index build opens).
+    end = data.rfind(0x80)
+    if end < 0 or data.count(0, end + 1) != len(data) - end - 1:
         raise CryptoError()
-    return stripped[:-1]
+    return data[:end]
 
 
 def check_key(key: bytes) -> None:

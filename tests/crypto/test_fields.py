@@ -203,7 +203,9 @@ def test_appended_bytes_fail(data_key: bytes) -> None:
 
 def test_bad_padding_under_a_valid_tag_is_refused(data_key: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     # A correctly authenticated plaintext without the 0x80 marker is still refused (opaquely).
-    for bad_padding in (bytes(64), b"no marker" + b"\x01" * 55):
+    # The marker must be the last byte that is not zero: one followed by anything else is refused.
+    for bad_padding in (bytes(64), b"no marker" + b"\x01" * 55, b"late\x80\x01" + bytes(58),
+                        b"\x80" * 63 + b"\x01", b"x\x80\x00\x00\x80\x00\x02" + bytes(57)):
         with monkeypatch.context() as patch:
             patch.setattr(_aead, "pad", lambda data, size=None, forged=bad_padding: forged)
             token = crypto.encrypt_field(data_key, b"ignored", **FIELD)
@@ -212,6 +214,13 @@ def test_bad_padding_under_a_valid_tag_is_refused(data_key: bytes, monkeypatch: 
 
 
 # --- padding -----------------------------------------------------------------------------------
+
+
+def test_plaintexts_that_look_like_padding_come_back_whole(data_key: bytes) -> None:
+    for plaintext in (b"", b"\x80", b"\x00", b"a\x80", b"a\x80\x00", b"\x80\x00\x00", bytes(63) + b"\x80",
+                      "电子台账\x00".encode(), b"\x80" * 300):
+        token = crypto.encrypt_field(data_key, plaintext, **FIELD)
+        assert crypto.decrypt_field(data_key, token, **FIELD) == plaintext
 
 
 def test_short_fields_share_one_ciphertext_length(data_key: bytes) -> None:
