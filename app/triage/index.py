@@ -94,19 +94,21 @@ def _opened(rows: Iterable, keys: OfficeKeys, lists: BurdenLists | None = None) 
         return found
 
     for row in rows:
-        key = keys.get(row.office_key_id)
-        if key is None or not row.key_for_office:
+        (tip_id, office_id, key_id, status, received_on, updated_on, closed_on, assignee_id, duplicate_of_id,
+         revision, sealed, token) = row
+        key = keys.get(key_id)
+        if key is None or not sealed:
             continue
         try:
-            data_key = crypto.open_key(row.key_for_office, key, owner=row.id, purpose="office")
-            content = _summary(crypto.decrypt_field(data_key, row.content, tip_id=row.id, purpose=CONTENT))
+            data_key = crypto.open_key(sealed, key, owner=tip_id, purpose="office")
+            content = _summary(crypto.decrypt_field(data_key, token, tip_id=tip_id, purpose=CONTENT))
         except (crypto.CryptoError, ValueError, TypeError):
             continue
         burdens = content.burden_types
         if type(burdens) is list and all(type(code) is str for code in burdens):
             content.burden_types = lists.setdefault(tuple(burdens), burdens)
-        yield (row.id, row.office_id, row.office_key_id, row.status, day(row.received_on), day(row.updated_on),
-               day(row.closed_on), row.assignee_id, row.duplicate_of_id, row.revision), content
+        yield (tip_id, office_id, key_id, status, day(received_on), day(updated_on), day(closed_on),
+               assignee_id, duplicate_of_id, revision), content
 
 
 def _open_rows(rows: Iterable, keys: OfficeKeys, lists: BurdenLists | None = None) -> list[IndexedTip]:
