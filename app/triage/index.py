@@ -77,7 +77,8 @@ BurdenLists = dict[tuple, list]
 
 
 def _opened(rows: Iterable, keys: OfficeKeys, lists: BurdenLists | None = None) -> Iterator[tuple[_Clear, TipContent]]:
-    """rows: the clear columns followed by key_for_office and content (see _select_full) →
+    """rows: the clear columns followed by key_for_office and content, in _select_full's order (they
+    are unpacked by position) →
     (the clear values, the summary) for every row the keys open.
 
     lists: one list per distinct set of burden types, shared by the rows that have it (see
