@@ -184,18 +184,22 @@ def read_for_reporter(db: Session, opened: OpenedTip) -> ReporterView | None:
     if tip is None:
         return None
     key = opened.data_key
-    content = TipContent.from_bytes(crypto.decrypt_field(key, tip.content, tip_id=tip.id, purpose=CONTENT))
-    outcome = None
-    if tip.outcome is not None:
-        outcome = crypto.decrypt_field(key, tip.outcome, tip_id=tip.id, purpose=OUTCOME).decode("utf-8")
-    messages = [
-        ConversationEntry(
-            author=m.author,
-            written_on=m.written_on,
-            text=crypto.decrypt_field(key, m.body, tip_id=tip.id, purpose=_message_purpose(m.id)).decode("utf-8"),
-        )
-        for m in db.scalars(select(Message).where(Message.tip_id == tip.id).order_by(Message.position))
-    ]
+    try:
+        content = TipContent.from_bytes(crypto.decrypt_field(key, tip.content, tip_id=tip.id, purpose=CONTENT))
+        outcome = None
+        if tip.outcome is not None:
+            outcome = crypto.decrypt_field(key, tip.outcome, tip_id=tip.id, purpose=OUTCOME).decode("utf-8")
+        messages = [
+            ConversationEntry(
+                author=m.author,
+                written_on=m.written_on,
+                text=crypto.decrypt_field(key, m.body, tip_id=tip.id, purpose=_message_purpose(m.id)).decode("utf-8"),
+            )
+            for m in db.scalars(select(Message).where(Message.tip_id == tip.id).order_by(Message.position))
+        ]
+    except (crypto.CryptoError, ValueError, TypeError):
+        # Damaged or hand-made: the server never writes such a field. Not found, rather than a 500.
+        return None
     office = db.get(Office, tip.office_id)
     retention_days = office.retention_days if office else 180
     return ReporterView(status=tip.status, received_on=tip.received_on, content=content,

@@ -198,3 +198,21 @@ def test_a_request_under_way_when_the_session_ends_does_not_bring_it_back(report
     with session_scope(installed.url) as db:
         assert db.get(ServerSession, row_id) is None
     assert reporter.get("/followup/tip").status_code == 302
+
+
+@pytest.mark.parametrize("plaintext", [b"not json", b"[1, 2]", b'{"platform": "x"}', b"\xff\xfe{}", "\ud800".encode("utf-8", "surrogatepass")])
+def test_content_the_server_never_writes_is_not_found_not_a_crash(reporting, reporter, inspector, inspector_client,
+                                                                   installed, plaintext):
+    """Only a holder of the tip's data key can make such content (the server always writes a UTF-8
+    JSON object); both pages that read it answer 404, never 500."""
+    import crypto
+
+    receipt = reporting.submit()
+    with session_scope(installed.url) as db:
+        opened = services.open_with_receipt(db, receipt)
+        tip = db.get(Tip, opened.tip_id)
+        tip.content = crypto.encrypt_field(opened.data_key, plaintext, tip_id=tip.id, purpose=services.CONTENT)
+    assert reporting.open(receipt).status_code == 303
+    assert reporter.get("/followup/tip").status_code == 404
+    assert inspector.login().status_code == 303
+    assert inspector_client.get(f"/tips/{opened.tip_id}").status_code == 404
