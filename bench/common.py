@@ -3,6 +3,7 @@ same run on the same cores (the machine is shared and noisy, so figures are rati
 
 import multiprocessing
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -126,6 +127,14 @@ def gunicorn(app: str, port: int, data_dir: Path, workers: int, extra_env: dict 
 
 def cleanup(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def hidden_field(page: str, name: str) -> str:
+    """The value of a form's hidden field (the CSRF token, the submission nonce) in a served page."""
+    found = re.search(rf'name="{re.escape(name)}" type="hidden" value="([^"]*)"', page)
+    if found is None:
+        raise RuntimeError(f"no hidden field {name!r} in the page")
+    return found.group(1)
 
 
 def report(name: str, figure: str, ceiling: str, verdict: bool | None) -> None:

@@ -10,7 +10,6 @@ filter changes against 200 ms.
 
 import argparse
 import json
-import re
 import statistics
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from bench.common import (
     SECRET,
     cleanup,
     cores,
+    hidden_field,
     median_time,
     new_data_dir,
     report,
@@ -47,7 +47,7 @@ def open_time() -> float:
 
 def _login(client, totp_secret: str) -> None:
     page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    token = hidden_field(page, "csrf_token")
     response = client.post("/login", data={"csrf_token": token, "username": "admin", "password": ADMIN_PASSWORD,
                                            "totp": pyotp.TOTP(totp_secret).now()})
     if response.status_code not in (302, 303):
@@ -56,7 +56,7 @@ def _login(client, totp_secret: str) -> None:
 
 def _logout(client) -> None:
     page = client.get("/logout").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    token = hidden_field(page, "csrf_token")
     if client.post("/logout", data={"csrf_token": token}).status_code not in (302, 303):
         raise RuntimeError("logout failed")
 

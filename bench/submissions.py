@@ -24,6 +24,7 @@ from bench.common import (
     cores,
     free_port,
     gunicorn,
+    hidden_field,
     new_data_dir,
     percentile,
     receipt_kdf_ceiling,
@@ -52,7 +53,7 @@ class Client:
         page = response.read().decode()
         connection.close()
         cookie = response.getheader("Set-Cookie", "").split(";", 1)[0]
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        token = hidden_field(page, "csrf_token")
         self.head = (f"POST /tip HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
                      f"Content-Type: application/x-www-form-urlencoded\r\nCookie: {cookie}\r\n").encode()
         self.fields = urllib.parse.urlencode({**FIELDS, "csrf_token": token, "action": "send"}).encode()
