@@ -1,6 +1,7 @@
 """The `tipline` command: set-up and operations (scripting contract of DESIGN.md)."""
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import click
 
 from app.config import data_dir_from_env, database_url, ensure_secret_key
-from app.db import session_scope
+from app.db import session_scope, truncate_wal
 from app.inspectors.services import AccountError
 from app.install import services as install
 
@@ -311,6 +312,13 @@ def run_purge(url: str):
         if report.keys_destroyed or report.tips_deleted:
             audit.record(db, "retention.purge", target="tips",
                          detail={"keys_destroyed": report.keys_destroyed, "tips_deleted": report.tips_deleted})
+    with session_scope(url) as db:
+        # Daily, whether or not a tip was due: however quiet the line, no page image older than a
+        # day (a deleted session, a replaced key) stays behind in SQLite's WAL.
+        if not truncate_wal(db):
+            logging.getLogger("tipline.purge").warning(
+                "the database's write-ahead log could not be emptied (readers kept it in use); "
+                "the next run tries again")
     return report
 
 

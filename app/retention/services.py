@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from sqlalchemy import and_, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from app.db import truncate_wal
 from app.offices.models import Office
 from app.reporting.models import Tip
 from app.reporting.taxonomy import CLOSED_STATUSES
@@ -79,8 +80,8 @@ def purge(db: Session, today: date, *, commit: bool = True) -> PurgeReport:
         db.commit()
         if deleted and db.get_bind().dialect.name == "sqlite":
             # secure_delete zeroed the freed pages; also flush and empty the WAL, which would
-            # otherwise keep copies of them until the next automatic checkpoint.
-            db.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            # otherwise keep copies of them.
+            truncate_wal(db)
         elif deleted and db.get_bind().dialect.name == "postgresql":
             # Old row versions (with the sealed keys) stay in the table until vacuumed.
             with db.get_bind().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -1,5 +1,6 @@
 """Retention: exactly the closed tips past their office's period are shredded, keys first."""
 
+import os
 from datetime import timedelta
 
 from click.testing import CliRunner
@@ -129,6 +130,34 @@ def test_shredded_ciphertext_is_gone_from_the_data_directory(reporting, installe
             content = path.read_bytes()
             assert ciphertext[20:84] not in content, path.name
             assert sealed[20:84] not in content, path.name
+
+
+def test_daily_purge_leaves_no_old_page_image_in_the_wal(reporting, installed, database_backend):
+    # The WAL is reused between checkpoints rather than truncated at each (app/db.py), so the daily
+    # run empties it whether or not a tip was due: a row deleted today must be gone from the files.
+    from app.cli import run_purge
+    from app.sessions import ServerSession
+
+    reporting.submit(description="今天的线索")
+    secret = os.urandom(600)
+    with session_scope(installed.url) as db:
+        db.add(ServerSession(id="d" * 64, site="reporter", data=secret, purge_after=clock.today()))
+    with session_scope(installed.url) as db:
+        db.delete(db.get(ServerSession, "d" * 64))
+    if database_backend == "sqlite":
+        assert any(secret[100:164] in p.read_bytes() for p in installed.data_dir.iterdir() if p.is_file())
+    report = run_purge(installed.url)
+    assert (report.keys_destroyed, report.tips_deleted) == (0, 0)
+    with session_scope(installed.url) as db:
+        assert db.get(ServerSession, "d" * 64) is None
+        assert db.scalar(select(func.count()).select_from(Tip)) == 1
+    if database_backend != "sqlite":
+        return  # PostgreSQL: no WAL file in the data directory; the row is gone, checked above
+    wal = installed.data_dir / "tipline.sqlite3-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    for path in installed.data_dir.iterdir():
+        if path.is_file():
+            assert secret[100:164] not in path.read_bytes(), path.name
 
 
 def test_cli_purge_is_audit_logged(reporting, installed, monkeypatch):
