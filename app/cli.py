@@ -1,7 +1,6 @@
 """The `tipline` command: set-up and operations (scripting contract of DESIGN.md)."""
 
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -9,7 +8,7 @@ from pathlib import Path
 import click
 
 from app.config import data_dir_from_env, database_url, ensure_secret_key
-from app.db import session_scope, truncate_wal
+from app.db import session_scope
 from app.inspectors.services import AccountError
 from app.install import services as install
 
@@ -83,8 +82,8 @@ def init(admin_name: str, as_json: bool) -> None:
 @click.option("--inspector-port", default=8081, show_default=True, type=int)
 def serve(host: str, reporter_port: int, inspector_port: int) -> None:
     """Serve the reporter site and the inspector site (first run: prints the set-up link)."""
-    from app import create_inspector_app, create_reporter_app
-    from app.serving import build_servers, serve_forever, start_daily
+    from app import create_inspector_app, create_reporter_app, upkeep
+    from app.serving import build_servers, serve_forever
 
     data_dir = _data_dir()
     url = _prepare(data_dir)
@@ -103,7 +102,9 @@ def serve(host: str, reporter_port: int, inspector_port: int) -> None:
         click.echo("WARNING: flood protection is OFF (TIPLINE_FLOOD_PROTECTION=off): proof of work and "
                    "rate limits are disabled. Use this only for load tests on loopback.", err=True)
     sys.stdout.flush()
-    start_daily(lambda: run_purge(url))
+    upkeep.run_every(24 * 3600, lambda: run_purge(url), "tipline-daily")
+    upkeep.run_every(upkeep.INTERVAL_SECONDS, lambda: upkeep.forget_recent(url), "tipline-upkeep",
+                     first_delay=upkeep.INTERVAL_SECONDS)
     serve_forever(servers)
 
 
@@ -303,6 +304,7 @@ def run_purge(url: str):
     from app.flood.services import purge_stale
     from app.retention.services import purge as purge_tips
     from app.sessions import purge_expired
+    from app.upkeep import forget_recent
 
     with session_scope(url) as db:
         purge_stale(db)
@@ -312,13 +314,8 @@ def run_purge(url: str):
         if report.keys_destroyed or report.tips_deleted:
             audit.record(db, "retention.purge", target="tips",
                          detail={"keys_destroyed": report.keys_destroyed, "tips_deleted": report.tips_deleted})
-    with session_scope(url) as db:
-        # Daily, whether or not a tip was due: however quiet the line, no page image older than a
-        # day (a deleted session, a replaced key) stays behind in SQLite's WAL.
-        if not truncate_wal(db):
-            logging.getLogger("tipline.purge").warning(
-                "the database's write-ahead log could not be emptied (readers kept it in use); "
-                "the next run tries again")
+    # Whether or not a tip was due: the counts and the WAL, as every minute (app/upkeep.py).
+    forget_recent(url)
     return report
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Flask, current_app, g
-from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -30,9 +30,10 @@ class Base(DeclarativeBase):
 # commit's fsync also journal its new size (a third of a submission's commit under load, see
 # bench/submissions). One cycle (wal_autocheckpoint's 1,000 pages of 4 KiB with their frame
 # headers, ~4.1 MB) fits under this limit; a WAL grown past it by a large transaction is cut back
-# to it at the next checkpoint. Old page images in the WAL are removed by truncate_wal(): after
-# each retention purge and once a day.
+# to it by the first commit after the next checkpoint. What the WAL holds is emptied by
+# truncate_wal() every minute (app/upkeep.py) and after each retention purge.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
+BUSY_TIMEOUT_MS = 30_000
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -43,18 +44,26 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA secure_delete=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
 
 
-def truncate_wal(db: Session) -> bool:
-    """Copy SQLite's WAL into the database and cut the WAL file to nothing, so that no old page
-    images (deleted rows, replaced keys) stay behind in it. Waits for readers up to the busy
-    timeout; False if they kept it in use. Nothing to do on PostgreSQL."""
-    if db.get_bind().dialect.name != "sqlite":
+def truncate_wal(engine: Engine, *, wait_ms: int = 2000) -> bool:
+    """Copy SQLite's WAL into the database and cut the file to nothing, so that no page image of
+    an earlier moment stays behind in it (a rate count next to the tip it counted, a deleted row,
+    a replaced key). Runs on a connection of its own and waits at most `wait_ms` for other
+    writers and readers: it holds the write lock while it waits for readers, so the wait is kept
+    short. False if they kept the WAL in use, or another checkpoint was running. Nothing to do on
+    PostgreSQL."""
+    if engine.dialect.name != "sqlite":
         return True
-    busy, _frames, _copied = db.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_ms)}")
+        try:
+            busy, _frames, _copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return busy == 0
 
 

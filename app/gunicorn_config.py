@@ -17,6 +17,7 @@ bytes and duration; gunicorn's per-request debug line is switched off; files are
 """
 
 import os
+import random
 from typing import Any
 
 SITES = ("reporter", "inspector")
@@ -64,6 +65,20 @@ def _warn_if_flood_protection_off(server: Any) -> None:
                            "rate limits are disabled. Use this only for load tests on loopback.")
 
 
+def _start_upkeep(worker: Any) -> None:
+    """Each reporter worker forgets old rate counts and empties SQLite's WAL every minute
+    (app/upkeep.py), so that a tip is tied to its minute for no longer. One worker would do, and
+    each doing it costs little. The first run comes a few seconds after start, at a random moment:
+    a worker recycled by max_requests may live less than a minute under load, and workers started
+    together should not all try at once. The inspector site shares the database and needs no
+    thread of its own."""
+    from app import upkeep
+
+    url = worker.wsgi.config["DATABASE_URL"]
+    upkeep.run_every(upkeep.INTERVAL_SECONDS, lambda: upkeep.forget_recent(url), "tipline-upkeep",
+                     first_delay=random.uniform(1, 10))  # noqa: S311 (a start time, not a secret)
+
+
 def _heartbeat_dir() -> str | None:
     # gunicorn's worker heartbeat file: on tmpfs, so that fchmod never waits for a disk.
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None  # noqa: S108
@@ -107,6 +122,7 @@ def site_settings(site: str) -> dict[str, Any]:
         "capture_output": False,
         "pre_request": _no_request_debug_line,
         "when_ready": _warn_if_flood_protection_off,
+        **({"post_worker_init": _start_upkeep} if site == "reporter" else {}),
         # gunicorn 25+ opens a control socket in $HOME by default: one path for both sites, and an
         # interface nobody here needs.
         "control_socket_disable": True,

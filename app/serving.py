@@ -91,22 +91,6 @@ def build_servers(reporter: Flask, inspector: Flask, host: str, reporter_port: i
     )
 
 
-def start_daily(job, interval_seconds: float = 24 * 3600) -> threading.Thread:
-    """Run a maintenance job now and then once a day, in the background (retention purge)."""
-    def loop() -> None:
-        while True:
-            try:
-                job()
-            except Exception:  # noqa: BLE001 (a failed run must not stop the next one)
-                log.exception("daily job failed")
-            stop.wait(interval_seconds)
-
-    stop = threading.Event()
-    thread = threading.Thread(target=loop, name="tipline-daily", daemon=True)
-    thread.start()
-    return thread
-
-
 def serve_forever(servers: tuple[BaseWSGIServer, ...]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -80,8 +80,9 @@ def purge(db: Session, today: date, *, commit: bool = True) -> PurgeReport:
         db.commit()
         if deleted and db.get_bind().dialect.name == "sqlite":
             # secure_delete zeroed the freed pages; also flush and empty the WAL, which would
-            # otherwise keep copies of them.
-            truncate_wal(db)
+            # otherwise keep copies of them (if readers keep it in use, the upkeep's next run
+            # empties it, within a minute: app/upkeep.py).
+            truncate_wal(db.get_bind().engine)
         elif deleted and db.get_bind().dialect.name == "postgresql":
             # Old row versions (with the sealed keys) stay in the table until vacuumed.
             with db.get_bind().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -1,0 +1,86 @@
+"""Upkeep: a tip is tied to the minute it came in for minutes, not for as long as the WAL lasts."""
+
+import struct
+import threading
+import time
+
+from sqlalchemy import func, select
+
+from app import clock, gunicorn_config, upkeep
+from app.db import session_scope
+from app.flood import services as flood
+from app.flood.models import RateBucket
+from app.reporting.models import Tip
+
+
+def _files(data_dir) -> bytes:
+    return b"".join(p.read_bytes() for p in data_dir.iterdir() if p.is_file())
+
+
+def test_the_minute_counted_with_a_tip_is_forgotten_by_the_next_run(reporting, installed, database_backend,
+                                                                   monkeypatch):
+    reporting.submit(description="计数的那一分钟")
+    with session_scope(installed.url) as db:
+        flood.record(db, flood.SUBMISSION)  # what a submission's commit counts with flood protection on
+        minute = db.scalar(select(RateBucket.minute))
+    # The count's row as SQLite stores it: the kind, then the minute as a 4-byte integer.
+    row = b"submission" + struct.pack(">i", minute)
+    if database_backend == "sqlite":
+        assert row in _files(installed.data_dir)
+    later = clock.now() + (flood.WINDOW_MINUTES + 1) * 60
+    monkeypatch.setattr(clock, "now", lambda: later)
+    assert upkeep.forget_recent(installed.url) is True
+    with session_scope(installed.url) as db:
+        assert db.scalar(select(func.count()).select_from(RateBucket)) == 0
+        assert db.scalar(select(func.count()).select_from(Tip)) == 1
+    if database_backend != "sqlite":
+        return  # PostgreSQL: no WAL in the data directory; the count is gone, checked above
+    wal = installed.data_dir / "tipline.sqlite3-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert row not in _files(installed.data_dir)
+
+
+def test_counts_inside_the_window_are_kept(installed):
+    with session_scope(installed.url) as db:
+        flood.record(db, flood.SUBMISSION)
+    upkeep.forget_recent(installed.url)
+    with session_scope(installed.url) as db:
+        assert flood.rate_per_minute(db, flood.SUBMISSION) * flood.WINDOW_MINUTES == 1
+
+
+def test_run_every_goes_on_after_a_failed_run():
+    runs: list[int] = []
+    done = threading.Event()
+
+    def job() -> None:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            raise RuntimeError("first run fails")
+        if len(runs) == 3:
+            done.set()
+
+    start = time.monotonic()
+    thread = upkeep.run_every(0.01, job, "test-upkeep", first_delay=0.05)
+    assert thread.daemon and thread.name == "test-upkeep"
+    assert done.wait(10)
+    assert time.monotonic() - start >= 0.05
+
+
+def test_each_reporter_worker_starts_the_upkeep_with_its_database(monkeypatch):
+    started = []
+    monkeypatch.setattr(upkeep, "run_every", lambda interval, job, name, **kw: started.append((interval, job, name, kw)))
+    called = []
+    monkeypatch.setattr(upkeep, "forget_recent", lambda url: called.append(url))
+
+    class Worker:
+        class wsgi:  # noqa: N801 (gunicorn's attribute name)
+            config = {"DATABASE_URL": "sqlite:////srv/tipline/tipline.sqlite3"}
+
+    hook = gunicorn_config.site_settings("reporter")["post_worker_init"]
+    hook(Worker())
+    [(interval, job, name, kw)] = started
+    assert interval == upkeep.INTERVAL_SECONDS == 60 and name == "tipline-upkeep"
+    assert 1 <= kw["first_delay"] <= 10
+    job()
+    assert called == ["sqlite:////srv/tipline/tipline.sqlite3"]
+    assert "post_worker_init" not in gunicorn_config.site_settings("inspector")
