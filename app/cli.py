@@ -83,29 +83,35 @@ def init(admin_name: str, as_json: bool) -> None:
 def serve(host: str, reporter_port: int, inspector_port: int) -> None:
     """Serve the reporter site and the inspector site (first run: prints the set-up link)."""
     from app import create_inspector_app, create_reporter_app, upkeep
-    from app.serving import build_servers, serve_forever
+    from app.serving import build_servers, serve_forever, stop_on_sigterm
 
     data_dir = _data_dir()
     url = _prepare(data_dir)
     with session_scope(url) as db:
         token = install.prepare_first_run(db, data_dir)
-    reporter = create_reporter_app({"DATA_DIR": str(data_dir)})
-    inspector = create_inspector_app({"DATA_DIR": str(data_dir)})
-    servers = build_servers(reporter, inspector, host, reporter_port, inspector_port)
-    shown_host = f"[{host}]" if ":" in host else host
-    click.echo(f"reporter site:  http://{shown_host}:{reporter_port}/")
-    click.echo(f"inspector site: http://{shown_host}:{inspector_port}/")
-    if token:
-        click.echo(f"first run: open http://{shown_host}:{inspector_port}/setup/{token} to create the "
-                   "administrator (one-time link; `tipline init` does the same without a browser)")
-    if str(reporter.config.get("FLOOD_PROTECTION", "on")).lower() in {"off", "0", "false", "no"}:
-        click.echo("WARNING: flood protection is OFF (TIPLINE_FLOOD_PROTECTION=off): proof of work and "
-                   "rate limits are disabled. Use this only for load tests on loopback.", err=True)
-    sys.stdout.flush()
-    upkeep.run_every(24 * 3600, lambda: run_purge(url), "tipline-daily")
-    upkeep.run_every(upkeep.INTERVAL_SECONDS, lambda: upkeep.forget_recent(url), "tipline-upkeep",
-                     first_delay=upkeep.INTERVAL_SECONDS)
-    serve_forever(servers)
+    stop_on_sigterm()
+    try:
+        reporter = create_reporter_app({"DATA_DIR": str(data_dir)})
+        inspector = create_inspector_app({"DATA_DIR": str(data_dir)})
+        servers = build_servers(reporter, inspector, host, reporter_port, inspector_port)
+        shown_host = f"[{host}]" if ":" in host else host
+        click.echo(f"reporter site:  http://{shown_host}:{reporter_port}/")
+        click.echo(f"inspector site: http://{shown_host}:{inspector_port}/")
+        if token:
+            click.echo(f"first run: open http://{shown_host}:{inspector_port}/setup/{token} to create the "
+                       "administrator (one-time link; `tipline init` does the same without a browser)")
+        if str(reporter.config.get("FLOOD_PROTECTION", "on")).lower() in {"off", "0", "false", "no"}:
+            click.echo("WARNING: flood protection is OFF (TIPLINE_FLOOD_PROTECTION=off): proof of work and "
+                       "rate limits are disabled. Use this only for load tests on loopback.", err=True)
+        sys.stdout.flush()
+        upkeep.run_every(24 * 3600, lambda: run_purge(url), "tipline-daily")
+        upkeep.run_every(upkeep.INTERVAL_SECONDS, lambda: upkeep.forget_recent(url), "tipline-upkeep",
+                         first_delay=upkeep.INTERVAL_SECONDS)
+        serve_forever(servers)
+    except KeyboardInterrupt:
+        pass  # stopped before serving began
+    finally:
+        upkeep.forget_at_exit(url)
 
 
 @main.command()

@@ -49,21 +49,29 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def truncate_wal(engine: Engine, *, wait_ms: int = 2000) -> bool:
+def truncate_wal(engine: Engine, *, wait_ms: int = 250) -> bool:
     """Copy SQLite's WAL into the database and cut the file to nothing, so that no page image of
     an earlier moment stays behind in it (a rate count next to the tip it counted, a deleted row,
-    a replaced key). Runs on a connection of its own and waits at most `wait_ms` for other
-    writers and readers: it holds the write lock while it waits for readers, so the wait is kept
-    short. False if they kept the WAL in use, or another checkpoint was running. Nothing to do on
-    PostgreSQL."""
+    a replaced key). On a connection of its own.
+
+    A passive checkpoint comes first: it neither waits nor blocks anyone. Only when it has copied
+    every frame does the truncating one run, which holds the write lock while it waits for readers
+    still on the WAL, so it waits at most `wait_ms` (a long read, such as an inspector's first index
+    build, must not stall submissions). False if readers or another checkpoint kept the WAL in use:
+    the caller tries again later. Nothing to do on PostgreSQL."""
     if engine.dialect.name != "sqlite":
         return True
     with engine.connect() as connection:
+        busy, frames, copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        if busy or frames != copied:
+            return False
         connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_ms)}")
         try:
             busy, _frames, _copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
-        finally:
             connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except BaseException:
+            connection.invalidate()  # never back into the pool with the short wait
+            raise
     return busy == 0
 
 

@@ -79,6 +79,19 @@ def _start_upkeep(worker: Any) -> None:
                      first_delay=random.uniform(1, 10))  # noqa: S311 (a start time, not a secret)
 
 
+def _forget_at_exit(server: Any) -> None:
+    """In the master, once the reporter workers have stopped: every flood count, then the WAL
+    (app/upkeep.py), so that the last minutes do not wait on disk for the next start."""
+    try:
+        from app import upkeep
+        from app.config import data_dir_from_env, database_url
+
+        upkeep.forget_at_exit(database_url(data_dir_from_env()))
+    except Exception as error:  # noqa: BLE001 (stopping must not fail on it; the next start runs it)
+        server.log.warning("forgetting flood counts and emptying the WAL at exit failed (%s)",
+                           type(error).__name__)
+
+
 def _heartbeat_dir() -> str | None:
     # gunicorn's worker heartbeat file: on tmpfs, so that fchmod never waits for a disk.
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None  # noqa: S108
@@ -122,7 +135,7 @@ def site_settings(site: str) -> dict[str, Any]:
         "capture_output": False,
         "pre_request": _no_request_debug_line,
         "when_ready": _warn_if_flood_protection_off,
-        **({"post_worker_init": _start_upkeep} if site == "reporter" else {}),
+        **({"post_worker_init": _start_upkeep, "on_exit": _forget_at_exit} if site == "reporter" else {}),
         # gunicorn 25+ opens a control socket in $HOME by default: one path for both sites, and an
         # interface nobody here needs.
         "control_socket_disable": True,

@@ -5,6 +5,7 @@ timestamp); the inspector site logs method, path and status, never an address or
 """
 
 import logging
+import signal
 import sys
 import threading
 
@@ -89,6 +90,16 @@ def build_servers(reporter: Flask, inspector: Flask, host: str, reporter_port: i
         _quiet_errors(make_server(host, inspector_port, inspector, threaded=True,
                                   request_handler=_InspectorHandler), "inspector"),
     )
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """`kill` or systemd stops `tipline serve` as Ctrl-C does, so that what runs at exit runs."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def serve_forever(servers: tuple[BaseWSGIServer, ...]) -> None:

@@ -2,12 +2,14 @@
 
 Every minute, rate counts older than the flood window are deleted and SQLite's WAL is emptied. A
 submission's commit counts it in the current minute (app/flood), so until the WAL is emptied its
-page images tie each new tip to the minute it came in, and their order is the order the tips
-arrived; deleted rows and replaced keys would stay there too. Once a day the retention purge
-(`run_purge` in app/cli.py) ends the same way.
+page images tie each new tip to the minute it came in; deleted rows and replaced keys would stay
+there too. When the reporter site stops, every count goes and the WAL is emptied once more. Once
+a day the retention purge (`run_purge` in app/cli.py) ends like the minute job.
 
-`tipline serve` runs both jobs in background threads; under gunicorn each reporter worker runs the
-minute job (app/gunicorn_config.py) and a systemd timer the daily one (deploy/systemd).
+`tipline serve` runs these in background threads and at its exit; under gunicorn each reporter
+worker runs the minute job and the master the one at exit (app/gunicorn_config.py), and a systemd
+timer the daily purge (deploy/systemd). Not covered: a crash or a power cut, after which the next
+start (within seconds) or the daily purge does it.
 """
 
 import logging
@@ -15,38 +17,59 @@ import threading
 from collections.abc import Callable
 
 from app.db import engine_for, session_scope, truncate_wal
-from app.flood.services import purge_stale
+from app.flood.services import forget_all_counts, purge_stale
 
 INTERVAL_SECONDS = 60
+WARN_AFTER_FAILURES = 10  # one failure is a reader or another worker's checkpoint at that moment
 log = logging.getLogger(__name__)
+_failures = 0
 
 
 def forget_recent(url: str) -> bool:
-    """Delete rate counts older than the flood window, then empty the WAL. False if readers kept
-    the WAL in use (the next run tries again)."""
-    with session_scope(url) as db:
-        purge_stale(db)
-    emptied = truncate_wal(engine_for(url))
+    """Delete rate counts older than the flood window, then empty the WAL. False if readers or
+    another checkpoint kept the WAL in use (the next run tries again)."""
+    global _failures
+    try:
+        with session_scope(url) as db:
+            purge_stale(db)
+    finally:
+        emptied = truncate_wal(engine_for(url))
+    _failures = 0 if emptied else _failures + 1
+    if _failures == WARN_AFTER_FAILURES:
+        log.warning("the database's write-ahead log has stayed in use for %d runs in a row and was not "
+                    "emptied; is a long read running?", _failures)
+    return emptied
+
+
+def forget_at_exit(url: str) -> bool:
+    """When the reporter site stops: every count (only live flood state), then the WAL, waiting
+    longer for readers than the minute job does (nothing is left to stall)."""
+    try:
+        with session_scope(url) as db:
+            forget_all_counts(db)
+    finally:
+        emptied = truncate_wal(engine_for(url), wait_ms=5000)
     if not emptied:
-        log.warning("the database's write-ahead log is in use and was not emptied; the next run tries again")
+        log.warning("the database's write-ahead log was in use at exit and was not emptied")
     return emptied
 
 
 def run_every(interval_seconds: float, job: Callable[[], object], name: str, *,
-              first_delay: float = 0.0) -> threading.Thread:
-    """Run `job` in a daemon thread after `first_delay` seconds, then every `interval_seconds`. A
-    failed run is logged and does not stop the next."""
+              first_delay: float = 0.0) -> threading.Event:
+    """Run `job` in a daemon thread after `first_delay` seconds, then every `interval_seconds`,
+    until the returned event is set. A failed run is logged and does not stop the next."""
     stop = threading.Event()
 
     def loop() -> None:
-        stop.wait(first_delay)
+        if stop.wait(first_delay):
+            return
         while True:
             try:
                 job()
             except Exception:  # noqa: BLE001 (a failed run must not stop the next one)
                 log.exception("%s failed", name)
-            stop.wait(interval_seconds)
+            if stop.wait(interval_seconds):
+                return
 
-    thread = threading.Thread(target=loop, name=name, daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=loop, name=name, daemon=True).start()
+    return stop

@@ -7,6 +7,7 @@ The database backend follows --db (PostgreSQL cases carry the `postgres` marker)
 
 import logging
 import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -283,3 +284,44 @@ def test_settings_trust_no_proxy_header(monkeypatch):
     with pytest.raises(ValueError):
         gunicorn_config.site_settings("inspector")
 
+
+
+def test_reporter_workers_forget_old_counts_and_the_master_forgets_the_rest_at_exit(start, installed,
+                                                                                    site_backend, monkeypatch):
+    from sqlalchemy import func, select
+
+    from app import clock
+    from app.db import session_scope
+    from app.flood import services as flood
+    from app.flood.models import RateBucket
+
+    def counts() -> int:
+        with session_scope(installed.url) as db:
+            return db.scalar(select(func.count()).select_from(RateBucket)) or 0
+
+    now = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: now - (flood.WINDOW_MINUTES + 5) * 60)
+    with session_scope(installed.url) as db:
+        flood.record(db, flood.SUBMISSION)  # a count from before the window
+    monkeypatch.undo()
+    wal = installed.data_dir / "tipline.sqlite3-wal"
+    if site_backend == "sqlite":
+        assert wal.stat().st_size > 0
+    site = start("reporter")
+    # Each worker's first run comes 1-10 s after it starts (app/gunicorn_config.py).
+    deadline = time.monotonic() + 30
+    while counts() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert counts() == 0, site.output()[-2000:]
+    if site_backend == "sqlite":
+        while wal.exists() and wal.stat().st_size > 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not wal.exists() or wal.stat().st_size == 0, site.output()[-2000:]
+    with session_scope(installed.url) as db:
+        flood.record(db, flood.SUBMISSION)  # inside its window: the minute job keeps it
+    assert _get(site.url + "/") == 200
+    site.stop()
+    assert site.process.returncode == 0, site.output()[-2000:]
+    assert counts() == 0
+    if site_backend == "sqlite":
+        assert not wal.exists() or wal.stat().st_size == 0

@@ -48,7 +48,7 @@ def test_counts_inside_the_window_are_kept(installed):
         assert flood.rate_per_minute(db, flood.SUBMISSION) * flood.WINDOW_MINUTES == 1
 
 
-def test_run_every_goes_on_after_a_failed_run():
+def test_run_every_goes_on_after_a_failed_run_and_stops_when_told():
     runs: list[int] = []
     done = threading.Event()
 
@@ -60,10 +60,27 @@ def test_run_every_goes_on_after_a_failed_run():
             done.set()
 
     start = time.monotonic()
-    thread = upkeep.run_every(0.01, job, "test-upkeep", first_delay=0.05)
-    assert thread.daemon and thread.name == "test-upkeep"
+    stop = upkeep.run_every(0.01, job, "test-upkeep", first_delay=0.05)
     assert done.wait(10)
     assert time.monotonic() - start >= 0.05
+    stop.set()
+    deadline = time.monotonic() + 10
+    while any(t.name == "test-upkeep" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(t.name == "test-upkeep" for t in threading.enumerate())
+
+
+def test_at_exit_every_count_goes_and_the_wal_is_emptied(reporting, installed, database_backend):
+    reporting.submit(description="停机前的线索")
+    with session_scope(installed.url) as db:
+        flood.record(db, flood.SUBMISSION)  # inside the window: the minute job would keep it
+    assert upkeep.forget_at_exit(installed.url) is True
+    with session_scope(installed.url) as db:
+        assert db.scalar(select(func.count()).select_from(RateBucket)) == 0
+        assert db.scalar(select(func.count()).select_from(Tip)) == 1
+    if database_backend == "sqlite":
+        wal = installed.data_dir / "tipline.sqlite3-wal"
+        assert not wal.exists() or wal.stat().st_size == 0
 
 
 def test_each_reporter_worker_starts_the_upkeep_with_its_database(monkeypatch):
@@ -83,4 +100,45 @@ def test_each_reporter_worker_starts_the_upkeep_with_its_database(monkeypatch):
     assert 1 <= kw["first_delay"] <= 10
     job()
     assert called == ["sqlite:////srv/tipline/tipline.sqlite3"]
-    assert "post_worker_init" not in gunicorn_config.site_settings("inspector")
+    inspector = gunicorn_config.site_settings("inspector")
+    assert "post_worker_init" not in inspector and "on_exit" not in inspector
+    assert callable(gunicorn_config.site_settings("reporter")["on_exit"])
+
+
+def test_tipline_serve_forgets_every_count_when_stopped(installed, database_backend, tmp_path):
+    # A real `tipline serve`, stopped as systemd or `kill` would stop it.
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.gunicornproc import _listening, free_port
+
+    reporter_port, inspector_port = free_port(), free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TIPLINE_")}
+    env.update({"TIPLINE_DATA_DIR": str(installed.data_dir), "TIPLINE_DATABASE_URL": installed.url,
+                "HOME": str(tmp_path)})
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "tipline"), "serve", "--reporter-port", str(reporter_port),
+         "--inspector-port", str(inspector_port)],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (_listening(reporter_port) and _listening(inspector_port)):
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+            time.sleep(0.1)
+        with session_scope(installed.url) as db:
+            flood.record(db, flood.SUBMISSION)  # inside its window
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output
+    with session_scope(installed.url) as db:
+        assert db.scalar(select(func.count()).select_from(RateBucket)) == 0
+    if database_backend == "sqlite":
+        wal = installed.data_dir / "tipline.sqlite3-wal"
+        assert not wal.exists() or wal.stat().st_size == 0

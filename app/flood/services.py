@@ -93,9 +93,16 @@ def record(db: Session, kind: str) -> None:
 
 def purge_stale(db: Session) -> None:
     """Forget counts and spent tokens that no longer matter (the caller commits): on every reporter
-    page that may carry a challenge, and in the daily job, so a quiet line keeps no minute on record."""
+    page that may carry a challenge and every minute (app/upkeep.py), so a quiet line keeps no
+    minute on record for long."""
     db.execute(delete(RateBucket).where(RateBucket.minute <= _minute(clock.now()) - WINDOW_MINUTES))
     db.execute(delete(SpentToken).where(SpentToken.purge_after < clock.today()))
+
+
+def forget_all_counts(db: Session) -> None:
+    """Delete every count (the caller commits): when the reporter site stops, so that the last
+    minutes of activity do not wait on disk for its next start. The limits start afresh then."""
+    db.execute(delete(RateBucket))
 
 
 def rate_per_minute(db: Session, kind: str) -> float:
