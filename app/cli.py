@@ -1,8 +1,10 @@
 """The `tipline` command: set-up and operations (scripting contract of DESIGN.md)."""
 
 import json
+import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -83,16 +85,18 @@ def init(admin_name: str, as_json: bool) -> None:
 def serve(host: str, reporter_port: int, inspector_port: int) -> None:
     """Serve the reporter site and the inspector site (first run: prints the set-up link)."""
     from app import create_inspector_app, create_reporter_app, upkeep
-    from app.serving import build_servers, serve_forever, stop_on_sigterm
+    from app.serving import build_servers, ignore_sigterm, serve_forever, stop_on_sigterm
 
     data_dir = _data_dir()
     url = _prepare(data_dir)
     with session_scope(url) as db:
         token = install.prepare_first_run(db, data_dir)
+    reporter = create_reporter_app({"DATA_DIR": str(data_dir)})
+    inspector = create_inspector_app({"DATA_DIR": str(data_dir)})
     stop_on_sigterm()
+    servers = None
+    stops: list[threading.Event] = []
     try:
-        reporter = create_reporter_app({"DATA_DIR": str(data_dir)})
-        inspector = create_inspector_app({"DATA_DIR": str(data_dir)})
         servers = build_servers(reporter, inspector, host, reporter_port, inspector_port)
         shown_host = f"[{host}]" if ":" in host else host
         click.echo(f"reporter site:  http://{shown_host}:{reporter_port}/")
@@ -104,14 +108,23 @@ def serve(host: str, reporter_port: int, inspector_port: int) -> None:
             click.echo("WARNING: flood protection is OFF (TIPLINE_FLOOD_PROTECTION=off): proof of work and "
                        "rate limits are disabled. Use this only for load tests on loopback.", err=True)
         sys.stdout.flush()
-        upkeep.run_every(24 * 3600, lambda: run_purge(url), "tipline-daily")
-        upkeep.run_every(upkeep.INTERVAL_SECONDS, lambda: upkeep.forget_recent(url), "tipline-upkeep",
-                         first_delay=upkeep.INTERVAL_SECONDS)
+        stops.append(upkeep.run_every(24 * 3600, lambda: run_purge(url), "tipline-daily"))
+        stops.append(upkeep.run_every(upkeep.INTERVAL_SECONDS, lambda: upkeep.forget_recent(url),
+                                      "tipline-upkeep", first_delay=upkeep.INTERVAL_SECONDS))
         serve_forever(servers)
     except KeyboardInterrupt:
         pass  # stopped before serving began
     finally:
-        upkeep.forget_at_exit(url)
+        ignore_sigterm()
+        for stop in stops:
+            stop.set()
+        # Only once the ports were ours: a second serve that finds them taken must not clean up
+        # under the first one.
+        if servers is not None:
+            try:
+                upkeep.forget_at_exit(url)
+            except Exception:  # noqa: BLE001 (stopping must not fail on it; the next start runs it)
+                logging.getLogger("tipline.serve").exception("forgetting flood counts at exit failed")
 
 
 @main.command()

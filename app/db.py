@@ -65,8 +65,8 @@ def truncate_wal(engine: Engine, *, wait_ms: int = 250) -> bool:
         busy, frames, copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
         if busy or frames != copied:
             return False
-        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_ms)}")
         try:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_ms)}")
             busy, _frames, _copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
             connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         except BaseException:

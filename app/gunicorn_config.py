@@ -80,8 +80,9 @@ def _start_upkeep(worker: Any) -> None:
 
 
 def _forget_at_exit(server: Any) -> None:
-    """In the master, once the reporter workers have stopped: every flood count, then the WAL
-    (app/upkeep.py), so that the last minutes do not wait on disk for the next start."""
+    """In the master, once the reporter workers have stopped: the flood counts (all of them on
+    SQLite), then the WAL (app/upkeep.py), so that the last minutes do not wait on disk for the
+    next start."""
     try:
         from app import upkeep
         from app.config import data_dir_from_env, database_url

@@ -79,6 +79,9 @@ def _quiet_errors(server: BaseWSGIServer, site: str) -> BaseWSGIServer:
         log.error("%s: error while handling a request", site, exc_info=True)
 
     server.handle_error = handle_error  # type: ignore[method-assign,assignment]
+    # Requests in flight at a stop finish (server_close joins them) before what runs at exit.
+    server.daemon_threads = False  # type: ignore[attr-defined]
+    server.block_on_close = True  # type: ignore[attr-defined]
     return server
 
 
@@ -92,6 +95,9 @@ def build_servers(reporter: Flask, inspector: Flask, host: str, reporter_port: i
     )
 
 
+STOP_SECONDS = 30  # how long a stop waits for requests in flight
+
+
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -100,6 +106,12 @@ def stop_on_sigterm() -> None:
     """`kill` or systemd stops `tipline serve` as Ctrl-C does, so that what runs at exit runs."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
+
+
+def ignore_sigterm() -> None:
+    """While what runs at exit runs: a second SIGTERM must not cut it short."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def serve_forever(servers: tuple[BaseWSGIServer, ...]) -> None:
@@ -114,3 +126,5 @@ def serve_forever(servers: tuple[BaseWSGIServer, ...]) -> None:
     except KeyboardInterrupt:
         for server in servers:
             server.shutdown()
+        for thread in threads:
+            thread.join(STOP_SECONDS)  # each serve_forever ends by waiting for its requests

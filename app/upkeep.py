@@ -3,17 +3,20 @@
 Every minute, rate counts older than the flood window are deleted and SQLite's WAL is emptied. A
 submission's commit counts it in the current minute (app/flood), so until the WAL is emptied its
 page images tie each new tip to the minute it came in; deleted rows and replaced keys would stay
-there too. When the reporter site stops, every count goes and the WAL is emptied once more. Once
-a day the retention purge (`run_purge` in app/cli.py) ends like the minute job.
+there too. When the reporter site stops, the WAL is emptied once more, and on SQLite (one host)
+every count goes. Once a day the retention purge (`run_purge` in app/cli.py) ends like the minute
+job.
 
 `tipline serve` runs these in background threads and at its exit; under gunicorn each reporter
 worker runs the minute job and the master the one at exit (app/gunicorn_config.py), and a systemd
-timer the daily purge (deploy/systemd). Not covered: a crash or a power cut, after which the next
-start (within seconds) or the daily purge does it.
+timer the daily purge (deploy/systemd). Not covered: a crash, a power cut, a SIGKILL, or readers
+that keep the WAL in use for the whole minute or the whole stop; the next run, the next start
+(within seconds) or the daily purge does it then.
 """
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from app.db import engine_for, session_scope, truncate_wal
@@ -41,14 +44,20 @@ def forget_recent(url: str) -> bool:
     return emptied
 
 
-def forget_at_exit(url: str) -> bool:
-    """When the reporter site stops: every count (only live flood state), then the WAL, waiting
-    longer for readers than the minute job does (nothing is left to stall)."""
-    try:
-        with session_scope(url) as db:
+def forget_at_exit(url: str, *, patience_seconds: float = 10.0) -> bool:
+    """When the reporter site stops. On SQLite (one host): every count, which is only live flood
+    state, then the WAL, retried while readers (the inspector site) keep it in use, for up to
+    `patience_seconds`. On PostgreSQL the other hosts still count on the counts, and there is no
+    WAL of ours to empty: only the old counts go, as every minute."""
+    engine = engine_for(url)
+    with session_scope(url) as db:
+        if engine.dialect.name == "sqlite":
             forget_all_counts(db)
-    finally:
-        emptied = truncate_wal(engine_for(url), wait_ms=5000)
+        else:
+            purge_stale(db)
+    deadline = time.monotonic() + patience_seconds
+    while not (emptied := truncate_wal(engine)) and time.monotonic() < deadline:
+        time.sleep(0.2)
     if not emptied:
         log.warning("the database's write-ahead log was in use at exit and was not emptied")
     return emptied

@@ -286,7 +286,7 @@ def test_settings_trust_no_proxy_header(monkeypatch):
 
 
 
-def test_reporter_workers_forget_old_counts_and_the_master_forgets_the_rest_at_exit(start, installed,
+def test_reporter_workers_forget_old_counts_and_the_master_clears_up_at_exit(start, installed,
                                                                                     site_backend, monkeypatch):
     from sqlalchemy import func, select
 
@@ -320,8 +320,9 @@ def test_reporter_workers_forget_old_counts_and_the_master_forgets_the_rest_at_e
     with session_scope(installed.url) as db:
         flood.record(db, flood.SUBMISSION)  # inside its window: the minute job keeps it
     assert _get(site.url + "/") == 200
+    assert counts() == 1
     site.stop()
     assert site.process.returncode == 0, site.output()[-2000:]
-    assert counts() == 0
+    assert counts() == (site_backend != "sqlite")  # PostgreSQL: other hosts count on the live count
     if site_backend == "sqlite":
         assert not wal.exists() or wal.stat().st_size == 0
