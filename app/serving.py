@@ -18,8 +18,26 @@ from app.security import HEADERS
 log = logging.getLogger("tipline.serve")
 
 
+# Requests being answered, both sites: a stop lets them finish (for a while) before what runs at
+# exit. Request threads stay daemons, so that a client that never finishes cannot hold the exit,
+# and an idle kept-alive connection is not a request.
+_requests = threading.Condition()
+_in_flight = 0
+
+
 class _AnonymousHandler(WSGIRequestHandler):
     site = "reporter"
+
+    def run_wsgi(self) -> None:
+        global _in_flight
+        with _requests:
+            _in_flight += 1
+        try:
+            super().run_wsgi()
+        finally:
+            with _requests:
+                _in_flight -= 1
+                _requests.notify_all()
     # Werkzeug would say "Werkzeug/3.1.9 Python/3.11.7" in every Server header: no versions.
     server_version = "tipline"
     sys_version = ""
@@ -79,9 +97,6 @@ def _quiet_errors(server: BaseWSGIServer, site: str) -> BaseWSGIServer:
         log.error("%s: error while handling a request", site, exc_info=True)
 
     server.handle_error = handle_error  # type: ignore[method-assign,assignment]
-    # Requests in flight at a stop finish (server_close joins them) before what runs at exit.
-    server.daemon_threads = False  # type: ignore[attr-defined]
-    server.block_on_close = True  # type: ignore[attr-defined]
     return server
 
 
@@ -95,7 +110,7 @@ def build_servers(reporter: Flask, inspector: Flask, host: str, reporter_port: i
     )
 
 
-STOP_SECONDS = 30  # how long a stop waits for requests in flight
+STOP_SECONDS = 30  # how long a stop waits for the requests being answered
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -126,5 +141,5 @@ def serve_forever(servers: tuple[BaseWSGIServer, ...]) -> None:
     except KeyboardInterrupt:
         for server in servers:
             server.shutdown()
-        for thread in threads:
-            thread.join(STOP_SECONDS)  # each serve_forever ends by waiting for its requests
+        with _requests:
+            _requests.wait_for(lambda: _in_flight == 0, timeout=STOP_SECONDS)

@@ -63,3 +63,45 @@ def test_missing_secret_fails_at_start(tmp_path, monkeypatch):
 def test_short_secret_is_refused(tmp_path):
     with pytest.raises(ConfigError):
         create_reporter_app({"DATA_DIR": str(tmp_path), "SECRET_KEY": "short"})
+
+
+def test_a_stop_lets_the_requests_being_answered_finish_first():
+    # What `tipline serve` runs at exit (the upkeep's clean-up) must come after a tip in flight
+    # has been stored, not while it is.
+    import signal
+    import threading
+    import time
+
+    from flask import Flask
+
+    from app import serving
+
+    slow, started, finished = Flask("slow"), threading.Event(), threading.Event()
+
+    @slow.get("/")
+    def answer_slowly():
+        started.set()
+        time.sleep(1.0)
+        finished.set()
+        return "stored"
+
+    servers = serving.build_servers(slow, Flask("idle"), "127.0.0.1", 0, 0)
+    port = servers[0].server_port
+    answers: list[bytes] = []
+
+    def client() -> None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:  # noqa: S310
+            answers.append(response.read())
+
+    def stop_once_it_has_begun() -> None:
+        started.wait(30)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C, as SIGTERM now is
+
+    threading.Thread(target=client, daemon=True).start()
+    threading.Thread(target=stop_once_it_has_begun, daemon=True).start()
+    serving.serve_forever(servers)
+    assert finished.is_set()
+    deadline = time.monotonic() + 10
+    while not answers and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert answers == [b"stored"]
