@@ -320,20 +320,19 @@ def run_purge(url: str):
     """One retention run, audit-logged (counts only)."""
     from app import clock
     from app.audit import services as audit
-    from app.flood.services import purge_stale
     from app.retention.services import purge as purge_tips
     from app.sessions import purge_expired
     from app.upkeep import forget_recent
 
     with session_scope(url) as db:
-        purge_stale(db)
         purge_expired(db)
     with session_scope(url) as db:
         report = purge_tips(db, clock.today())
         if report.keys_destroyed or report.tips_deleted:
             audit.record(db, "retention.purge", target="tips",
                          detail={"keys_destroyed": report.keys_destroyed, "tips_deleted": report.tips_deleted})
-    # Whether or not a tip was due: the counts and the WAL, as every minute (app/upkeep.py).
+    # Whether or not a tip was due: old flood counts and spent tokens, then the WAL, as every
+    # minute (app/upkeep.py).
     forget_recent(url)
     return report
 

@@ -27,6 +27,12 @@ _in_flight = 0
 
 class _AnonymousHandler(WSGIRequestHandler):
     site = "reporter"
+    # Werkzeug would say "Werkzeug/3.1.9 Python/3.11.7" in every Server header: no versions.
+    server_version = "tipline"
+    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def run_wsgi(self) -> None:
         global _in_flight
@@ -38,12 +44,6 @@ class _AnonymousHandler(WSGIRequestHandler):
             with _requests:
                 _in_flight -= 1
                 _requests.notify_all()
-    # Werkzeug would say "Werkzeug/3.1.9 Python/3.11.7" in every Server header: no versions.
-    server_version = "tipline"
-    sys_version = ""
-
-    def version_string(self) -> str:
-        return self.server_version
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own answer to a request it could not parse (no app ran): the site's security
