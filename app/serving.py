@@ -129,13 +129,30 @@ def ignore_sigterm() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+_STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _start_with_stops_held(threads: list[threading.Thread]) -> None:
+    """Start the server threads with Ctrl-C and SIGTERM held back, then let them through.
+
+    A stop that arrived while a thread was being started would otherwise interrupt `start()`
+    itself: a server could be left serving that nobody shuts down, or one never started that
+    `shutdown()` would wait for forever. Held, it arrives once every thread runs. The threads
+    inherit the mask, so a stop is always taken by the main thread."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        for thread in threads:
+            thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def serve_forever(servers: tuple[BaseWSGIServer, ...]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
-    for thread in threads:
-        thread.start()
     try:
+        _start_with_stops_held(threads)
         for thread in threads:
             thread.join()
     except KeyboardInterrupt:

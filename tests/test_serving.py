@@ -105,3 +105,37 @@ def test_a_stop_lets_the_requests_being_answered_finish_first():
     while not answers and time.monotonic() < deadline:
         time.sleep(0.05)
     assert answers == [b"stored"]
+
+
+def test_a_stop_while_the_servers_are_starting_stops_them_both(monkeypatch):
+    # CI once sent the Ctrl-C of the test above while the main thread was still inside
+    # Thread.start(): the KeyboardInterrupt escaped serve_forever and ended the whole test run.
+    # Here the stop arrives, every time, while the first server thread is being started.
+    import signal
+    import threading
+
+    from flask import Flask
+
+    from app import serving
+
+    class StoppedWhileStarting(threading.Thread):
+        def start(self) -> None:
+            started.append(self)
+            super().start()
+            if len(started) == 1:
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    started: list[threading.Thread] = []
+    monkeypatch.setattr(serving.threading, "Thread", StoppedWhileStarting)
+    servers = serving.build_servers(Flask("a"), Flask("b"), "127.0.0.1", 0, 0)
+    try:
+        serving.serve_forever(servers)
+    except KeyboardInterrupt:
+        pytest.fail("a stop during start-up escaped serve_forever")
+    finally:
+        for server in servers:
+            server.server_close()
+    assert len(started) == 2  # both servers had been started, and both were shut down
+    for thread in started:
+        thread.join(timeout=5)
+        assert not thread.is_alive()
