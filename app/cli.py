@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from app.config import data_dir_from_env, database_url, ensure_secret_key
-from app.db import session_scope
+from app.db import engine_for, keep_pages_shuffled, session_scope
 from app.inspectors.services import AccountError
 from app.install import services as install
 
@@ -40,6 +40,7 @@ def _prepare(data_dir: Path) -> str:
     ensure_secret_key(data_dir)
     url = _url(data_dir)
     install.migrate(url)
+    keep_pages_shuffled(engine_for(url))  # before the first tip (then every minute, app/upkeep.py)
     return url
 
 

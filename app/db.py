@@ -4,6 +4,7 @@ Services take a Session and never commit; the view commits once, so a tip and ev
 belongs to it land in one transaction or not at all.
 """
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -73,6 +74,56 @@ def truncate_wal(engine: Engine, *, wait_ms: int = 250) -> bool:
             connection.invalidate()  # never back into the pool with the short wait
             raise
     return busy == 0
+
+
+# Where a row's pages land must not record when it came. SQLite appends a page it needs at the end
+# of the file when no page is free, so a tip's overflow pages (its keys and sealed content do not
+# fit on a b-tree page) would be numbered in arrival order, between the pages of the audit log,
+# whose rows carry the time of day: a copied database would tell the order of the tips and
+# bracket each between two inspector actions. So a reserve of free pages is kept, freed in a
+# random order: SQLite takes a new page from the free list first, so pages are handed out in an
+# order that says nothing of time. 16 MiB at 4 KiB pages; refilled when half is used.
+RESERVE_PAGES = 4096
+RESERVE_LOW = RESERVE_PAGES // 2
+
+
+def keep_pages_shuffled(engine: Engine, *, pages: int = RESERVE_PAGES, low: int = RESERVE_LOW) -> int:
+    """Refill SQLite's free list to about `pages` pages, in a random order, when fewer than `low`
+    are free; the number of pages it wrote (0: nothing to do, or not SQLite).
+
+    In one transaction: rows of exactly one overflow page each, under random keys, take every free
+    page (the old ones too, so they are shuffled with the new) and then the end of the file; then
+    the table is dropped, which frees the pages in key order, a random one. secure_delete (on for
+    every connection) zeroes them, keys included, and the table is gone when the transaction
+    commits. It holds the write lock while it writes (a fraction of a second)."""
+    if engine.dialect.name != "sqlite":
+        return 0
+    with engine.connect() as connection:
+        if connection.exec_driver_sql("PRAGMA freelist_count").scalar_one() >= low:
+            return 0
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            free = connection.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+            if free >= low:  # another process refilled it while this one waited
+                connection.rollback()
+                return 0
+            usable = connection.exec_driver_sql("PRAGMA page_size").scalar_one()  # no reserved bytes
+            # A row whose payload is this long keeps a few bytes over SQLite's minimum on its leaf
+            # page and fills exactly one overflow page (sqlite.org/fileformat2.html, "Cell Payload
+            # Overflow Pages").
+            filler = usable - 4 + (usable - 12) * 32 // 255 - 23
+            keys: set[int] = set()
+            while len(keys) < pages:
+                keys.add(secrets.randbits(62))
+            connection.exec_driver_sql("CREATE TABLE page_reserve (id INTEGER PRIMARY KEY, filler BLOB)")
+            connection.exec_driver_sql("INSERT INTO page_reserve VALUES (?, zeroblob(?))",
+                                       [(key, filler) for key in keys])
+            connection.exec_driver_sql("DROP TABLE page_reserve")
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+    return pages
 
 
 def make_engine(url: str) -> Engine:

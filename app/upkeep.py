@@ -1,11 +1,12 @@
 """Upkeep on a timer: what keeps the data directory from remembering more than it must.
 
-Every minute, rate counts older than the flood window are deleted and SQLite's WAL is emptied. A
-submission's commit counts it in the current minute (app/flood), so until the WAL is emptied its
-page images tie each new tip to the minute it came in; deleted rows and replaced keys would stay
-there too. When the reporter site stops, the WAL is emptied once more, and on SQLite (one host)
-every count goes. Once a day the retention purge (`run_purge` in app/cli.py) ends like the minute
-job.
+Every minute, rate counts older than the flood window are deleted, SQLite's reserve of free pages
+in a random order is refilled if it runs low (so that where a new row lands says nothing of when,
+app.db.keep_pages_shuffled), and SQLite's WAL is emptied. A submission's commit counts it in the
+current minute (app/flood), so until the WAL is emptied its page images tie each new tip to the
+minute it came in; deleted rows and replaced keys would stay there too. When the reporter site
+stops, the WAL is emptied once more, and on SQLite (one host) every count goes. Once a day the
+retention purge (`run_purge` in app/cli.py) ends like the minute job.
 
 `tipline serve` runs these in background threads and at its exit; under gunicorn each reporter
 worker runs the minute job and the master the one at exit (app/gunicorn_config.py), and a systemd
@@ -19,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from app.db import engine_for, session_scope, truncate_wal
+from app.db import engine_for, keep_pages_shuffled, session_scope, truncate_wal
 from app.flood.services import forget_all_counts, purge_stale
 
 INTERVAL_SECONDS = 60
@@ -29,12 +30,14 @@ _failures = 0
 
 
 def forget_recent(url: str) -> bool:
-    """Delete rate counts older than the flood window, then empty the WAL. False if readers or
-    another checkpoint kept the WAL in use (the next run tries again)."""
+    """Delete rate counts older than the flood window, refill the shuffled reserve of free pages
+    if it runs low (app.db.keep_pages_shuffled), then empty the WAL. False if readers or another
+    checkpoint kept the WAL in use (the next run tries again)."""
     global _failures
     try:
         with session_scope(url) as db:
             purge_stale(db)
+        keep_pages_shuffled(engine_for(url))
     finally:
         emptied = truncate_wal(engine_for(url))
     _failures = 0 if emptied else _failures + 1

@@ -2,10 +2,11 @@
 
 import sqlite3
 import time
+from itertools import pairwise
 
 import pytest
 
-from app.db import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT, make_engine, truncate_wal
+from app.db import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT, keep_pages_shuffled, make_engine, truncate_wal
 
 
 @pytest.fixture
@@ -53,3 +54,54 @@ def test_truncate_wal_empties_the_file_and_gives_up_quickly_while_a_reader_holds
     with engine.begin() as connection:  # the pooled connection waits as long as before
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
         assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
+
+
+def _free_pages(path) -> tuple[list[int], list[int]]:
+    """(trunk pages, leaf pages) of a SQLite file's free list, read from the file itself."""
+    data = path.read_bytes()
+    page_size = int.from_bytes(data[16:18], "big")
+    trunk, trunks, leaves = int.from_bytes(data[32:36], "big"), [], []
+    while trunk:
+        page = data[(trunk - 1) * page_size: trunk * page_size]
+        count = int.from_bytes(page[4:8], "big")
+        trunks.append(trunk)
+        leaves += [int.from_bytes(page[8 + 4 * i: 12 + 4 * i], "big") for i in range(count)]
+        assert not any(page[8 + 4 * count:]), "a trunk page keeps old bytes after its list"
+        trunk = int.from_bytes(page[:4], "big")
+    return trunks, leaves
+
+
+def test_the_reserve_of_free_pages_is_refilled_when_low_shuffled_and_zeroed(engine, tmp_path):
+    database = tmp_path / "tipline.sqlite3"
+
+    def count(pragma: str) -> int:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql(f"PRAGMA {pragma}").scalar_one()
+
+    assert keep_pages_shuffled(engine, pages=300, low=150) == 300
+    assert count("freelist_count") >= 300
+    with engine.connect() as connection:  # the table that made it is gone with its transaction
+        assert connection.exec_driver_sql("SELECT name FROM sqlite_master").scalars().all() == ["t"]
+    size = count("page_count")
+    assert keep_pages_shuffled(engine, pages=300, low=150) == 0  # enough left: nothing written
+    assert count("page_count") == size
+    with engine.begin() as connection:  # tips come in and take free pages
+        for _ in range(200):
+            connection.exec_driver_sql("INSERT INTO t VALUES (randomblob(3000))")
+    assert count("freelist_count") < 150
+    assert count("page_count") == size  # taken from the reserve, none appended
+    assert keep_pages_shuffled(engine, pages=300, low=150) == 300
+    assert count("freelist_count") >= 300
+    assert truncate_wal(engine)
+    trunks, leaves = _free_pages(database)
+    assert len(trunks) + len(leaves) == count("freelist_count")
+    data, page_size = database.read_bytes(), count("page_size")
+    # Zeroed (secure_delete): no filler, and none of the random keys whose order shuffled them.
+    assert not any(any(data[(p - 1) * page_size: p * page_size]) for p in leaves)
+    # Handed out (slot by slot) in an order unrelated to where they are in the file.
+    assert 0.25 < sum(b < a for a, b in pairwise(leaves)) / len(leaves) < 0.75
+
+
+def test_the_reserve_is_sqlite_only():
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never connected to
+    assert keep_pages_shuffled(engine) == 0

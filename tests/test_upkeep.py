@@ -4,11 +4,12 @@ import sqlite3
 import struct
 import threading
 import time
+from contextlib import closing
 
 from sqlalchemy import func, select
 
 from app import clock, gunicorn_config, upkeep
-from app.db import session_scope
+from app.db import RESERVE_PAGES, session_scope
 from app.flood import services as flood
 from app.flood.models import RateBucket
 from app.reporting.models import Tip
@@ -39,6 +40,9 @@ def test_the_minute_counted_with_a_tip_is_forgotten_by_the_next_run(reporting, i
     wal = installed.data_dir / "tipline.sqlite3-wal"
     assert not wal.exists() or wal.stat().st_size == 0
     assert row not in _files(installed.data_dir)
+    # The same run left a shuffled reserve of free pages for the next tips (app.db.keep_pages_shuffled).
+    with closing(sqlite3.connect(installed.data_dir / "tipline.sqlite3")) as connection:
+        assert connection.execute("PRAGMA freelist_count").fetchone()[0] >= RESERVE_PAGES
 
 
 def test_counts_inside_the_window_are_kept(installed):
