@@ -85,13 +85,20 @@ def _revision(connection: Connection) -> str:
 
 
 def _snapshot(engine: Engine) -> Connection:
+    """A connection that reads every table as of one moment, taken now, whatever commits meanwhile.
+
+    pysqlite sends no BEGIN before a SELECT, so each statement would read its own moment (a tip
+    committed between the `tips` and `attachments` tables would leave its files without their
+    tip, and the archive unrestorable): the BEGIN is sent here. PostgreSQL takes a REPEATABLE READ
+    snapshot at the first statement, so one runs at once."""
     if engine.dialect.name == "postgresql":
         connection = engine.connect().execution_options(isolation_level="REPEATABLE READ")
         connection.begin()
-        return connection
-    connection = engine.connect()
-    connection.begin()
-    connection.execute(text("SELECT count(*) FROM sqlite_master"))  # starts the read snapshot now
+    else:
+        connection = engine.connect()
+        connection.begin()
+        connection.exec_driver_sql("BEGIN")
+    connection.execute(text("SELECT count(*) FROM alembic_version"))  # the snapshot starts here
     return connection
 
 
