@@ -86,6 +86,7 @@ def init(admin_name: str, as_json: bool) -> None:
 def serve(host: str, reporter_port: int, inspector_port: int) -> None:
     """Serve the reporter site and the inspector site (first run: prints the set-up link)."""
     from app import create_inspector_app, create_reporter_app, upkeep
+    from app.flood import services as flood
     from app.serving import build_servers, ignore_sigterm, serve_forever, stop_on_sigterm
 
     data_dir = _data_dir()
@@ -105,7 +106,7 @@ def serve(host: str, reporter_port: int, inspector_port: int) -> None:
         if token:
             click.echo(f"first run: open http://{shown_host}:{inspector_port}/setup/{token} to create the "
                        "administrator (one-time link; `tipline init` does the same without a browser)")
-        if str(reporter.config.get("FLOOD_PROTECTION", "on")).lower() in {"off", "0", "false", "no"}:
+        if flood.switched_off(reporter.config.get("FLOOD_PROTECTION", "on")):
             click.echo("WARNING: flood protection is OFF (TIPLINE_FLOOD_PROTECTION=off): proof of work and "
                        "rate limits are disabled. Use this only for load tests on loopback.", err=True)
         sys.stdout.flush()

@@ -60,7 +60,9 @@ def _no_request_debug_line(worker: Any, req: Any) -> None:
 
 
 def _warn_if_flood_protection_off(server: Any) -> None:
-    if os.environ.get("TIPLINE_FLOOD_PROTECTION", "on").strip().lower() in {"off", "0", "false", "no"}:
+    from app.flood.services import switched_off
+
+    if switched_off(os.environ.get("TIPLINE_FLOOD_PROTECTION", "on")):
         server.log.warning("flood protection is OFF (TIPLINE_FLOOD_PROTECTION=off): proof of work and "
                            "rate limits are disabled. Use this only for load tests on loopback.")
 

@@ -64,9 +64,15 @@ def parse_rate(text: str) -> float:
     return count * {"second": 60.0, "minute": 1.0, "hour": 1 / 60}[unit]
 
 
+def switched_off(value: object) -> bool:
+    """TIPLINE_FLOOD_PROTECTION=off (or 0, false, no): the documented switch for load tests on
+    loopback. One reading for the app and for the warnings of `tipline serve` and gunicorn."""
+    return str(value).strip().lower() in {"off", "0", "false", "no"}
+
+
 def settings_from_config(config: dict) -> FloodSettings:
     return FloodSettings(
-        enabled=str(config.get("FLOOD_PROTECTION", "on")).lower() not in {"off", "0", "false", "no"},
+        enabled=not switched_off(config.get("FLOOD_PROTECTION", "on")),
         submissions_per_minute=parse_rate(config["POW_SUBMISSION_THRESHOLD"]),
         failed_receipts_per_minute=parse_rate(config["POW_FAILED_RECEIPT_THRESHOLD"]),
         submission_limit_per_minute=parse_rate(config["SUBMISSION_RATE_LIMIT"]),

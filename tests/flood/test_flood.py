@@ -55,6 +55,15 @@ def test_difficulty_is_zero_in_normal_times_and_rises_with_the_global_rate(insta
     assert levels[-1] <= flood.MAX_BITS
 
 
+def test_the_off_switch_reads_the_same_everywhere():
+    # The app, `tipline serve`'s warning and gunicorn's read one function: a value that turns
+    # protection off also shows the warning, and anything else keeps it on.
+    for value in ("off", " OFF ", "0", "false", "No\n"):
+        assert flood.switched_off(value) and not settings(FLOOD_PROTECTION=value).enabled
+    for value in ("on", "", "of", "disabled"):
+        assert not flood.switched_off(value) and settings(FLOOD_PROTECTION=value).enabled
+
+
 def test_failed_receipt_lookups_raise_difficulty_too(installed):
     with session_scope(installed.url) as db:
         for _ in range(40):
