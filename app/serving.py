@@ -8,6 +8,8 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -132,17 +134,17 @@ def ignore_sigterm() -> None:
 _STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
-def _start_with_stops_held(threads: list[threading.Thread]) -> None:
-    """Start the server threads with Ctrl-C and SIGTERM held back, then let them through.
+@contextmanager
+def stops_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back while threads start; they arrive when the block ends.
 
-    A stop that arrived while a thread was being started would otherwise interrupt `start()`
-    itself: a server could be left serving that nobody shuts down, or one never started that
-    `shutdown()` would wait for forever. Held, it arrives once every thread runs. The threads
-    inherit the mask, so a stop is always taken by the main thread."""
+    A thread inherits the mask, so the threads started here never take a stop, and the main
+    thread does (Python runs handlers in the main thread, but the kernel gives a process-wide
+    signal to any thread that does not block it, and Python then interrupts the main thread
+    wherever it is). `tipline serve` starts every thread of its own inside such a block."""
     held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
     try:
-        for thread in threads:
-            thread.start()
+        yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
@@ -152,11 +154,18 @@ def serve_forever(servers: tuple[BaseWSGIServer, ...]) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
     try:
-        _start_with_stops_held(threads)
+        with stops_held():
+            for thread in threads:
+                thread.start()
         for thread in threads:
             thread.join()
     except KeyboardInterrupt:
-        for server in servers:
-            server.shutdown()
+        # A stop can still interrupt start() if a thread started elsewhere took it: shutdown()
+        # would wait forever for a server whose thread never began; its socket is closed instead.
+        for server, thread in zip(servers, threads, strict=True):
+            if thread.ident is not None:
+                server.shutdown()
+            else:
+                server.server_close()
         with _requests:
             _requests.wait_for(lambda: _in_flight == 0, timeout=STOP_SECONDS)

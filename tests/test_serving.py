@@ -139,3 +139,43 @@ def test_a_stop_while_the_servers_are_starting_stops_them_both(monkeypatch):
     for thread in started:
         thread.join(timeout=5)
         assert not thread.is_alive()
+
+
+_STOP_TAKEN_BY_ANOTHER_THREAD = """
+import signal, threading, time
+from flask import Flask
+from app import serving
+
+idle = threading.Thread(target=time.sleep, args=(60,), daemon=True)  # started before, no mask
+idle.start()
+
+
+class StoppedWhileStarting(threading.Thread):
+    def start(self):
+        super().start()
+        if not hasattr(StoppedWhileStarting, "sent"):
+            StoppedWhileStarting.sent = True
+            signal.pthread_kill(idle.ident, signal.SIGINT)  # as the kernel may choose for `kill`
+            time.sleep(0.5)  # Python interrupts the main thread here, inside the start loop
+
+
+serving.threading.Thread = StoppedWhileStarting
+servers = serving.build_servers(Flask("a"), Flask("b"), "127.0.0.1", 0, 0)
+serving.serve_forever(servers)
+print("stopped")
+"""
+
+
+def test_a_stop_taken_by_another_thread_during_start_up_does_not_hang():
+    # The kernel gives a process-wide SIGINT or SIGTERM to any thread that does not block it, and
+    # Python then interrupts the main thread wherever it is: here, before the second server's
+    # thread began, which shutdown() would have waited for forever. In a child process, so that
+    # a hang is a timeout and not the test run's end.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", _STOP_TAKEN_BY_ANOTHER_THREAD], capture_output=True,
+                          text=True, timeout=60, cwd=Path(__file__).parent.parent, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "stopped"
