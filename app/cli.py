@@ -87,7 +87,13 @@ def serve(host: str, reporter_port: int, inspector_port: int) -> None:
     """Serve the reporter site and the inspector site (first run: prints the set-up link)."""
     from app import create_inspector_app, create_reporter_app, upkeep
     from app.flood import services as flood
-    from app.serving import build_servers, ignore_sigterm, serve_forever, stop_on_sigterm
+    from app.serving import (
+        build_servers,
+        ignore_sigterm,
+        serve_forever,
+        stop_on_sigterm,
+        stops_held,
+    )
 
     data_dir = _data_dir()
     url = _prepare(data_dir)
@@ -110,9 +116,10 @@ def serve(host: str, reporter_port: int, inspector_port: int) -> None:
             click.echo("WARNING: flood protection is OFF (TIPLINE_FLOOD_PROTECTION=off): proof of work and "
                        "rate limits are disabled. Use this only for load tests on loopback.", err=True)
         sys.stdout.flush()
-        stops.append(upkeep.run_every(24 * 3600, lambda: run_purge(url), "tipline-daily"))
-        stops.append(upkeep.run_every(upkeep.INTERVAL_SECONDS, lambda: upkeep.forget_recent(url),
-                                      "tipline-upkeep", first_delay=upkeep.INTERVAL_SECONDS))
+        with stops_held():  # a stop must reach the main thread, not one of these (app/serving.py)
+            stops.append(upkeep.run_every(24 * 3600, lambda: run_purge(url), "tipline-daily"))
+            stops.append(upkeep.run_every(upkeep.INTERVAL_SECONDS, lambda: upkeep.forget_recent(url),
+                                          "tipline-upkeep", first_delay=upkeep.INTERVAL_SECONDS))
         serve_forever(servers)
     except KeyboardInterrupt:
         pass  # stopped before serving began
@@ -333,9 +340,9 @@ def run_purge(url: str):
         if report.keys_destroyed or report.tips_deleted:
             audit.record(db, "retention.purge", target="tips",
                          detail={"keys_destroyed": report.keys_destroyed, "tips_deleted": report.tips_deleted})
-    # Whether or not a tip was due: old flood counts and spent tokens, then the WAL, as every
-    # minute (app/upkeep.py).
-    forget_recent(url)
+    # Whether or not a tip was due: old flood counts and spent tokens, the free-list page, then
+    # the WAL, as every minute (app/upkeep.py); the purge may have emptied the WAL already.
+    forget_recent(url, scrub=True)
     return report
 
 

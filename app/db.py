@@ -10,7 +10,8 @@ from contextlib import contextmanager
 
 from flask import Flask, current_app, g
 from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -50,10 +51,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _clear_wal_index(connection: Connection) -> None:
+    """The WAL index (-shm) lists, in commit order, the pages of the frames a WAL held, until the
+    next write starts it over: on a quiet line, for days. Make that write now, one that touches
+    only the header page, then empty the WAL of it. Left to the next write if the lock is taken."""
+    try:
+        version = int(connection.exec_driver_sql("PRAGMA user_version").scalar_one())
+        connection.exec_driver_sql(f"PRAGMA user_version={version}")
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    except OperationalError:
+        pass
+
+
 def truncate_wal(engine: Engine, *, wait_ms: int = 250) -> bool:
     """Copy SQLite's WAL into the database and cut the file to nothing, so that no page image of
     an earlier moment stays behind in it (a rate count next to the tip it counted, a deleted row,
-    a replaced key). On a connection of its own.
+    a replaced key), nor the order of its pages in the WAL index. On a connection of its own.
 
     A passive checkpoint comes first: it neither waits nor blocks anyone. Only when it has copied
     every frame does the truncating one run, which holds the write lock while it waits for readers
@@ -69,6 +82,8 @@ def truncate_wal(engine: Engine, *, wait_ms: int = 250) -> bool:
         try:
             connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_ms)}")
             busy, _frames, _copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            if busy == 0:
+                _clear_wal_index(connection)
             connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         except BaseException:
             connection.invalidate()  # never back into the pool with the short wait
@@ -82,39 +97,53 @@ def truncate_wal(engine: Engine, *, wait_ms: int = 250) -> bool:
 # whose rows carry the time of day: a copied database would tell the order of the tips and
 # bracket each between two inspector actions. So a reserve of free pages is kept, freed in a
 # random order: SQLite takes a new page from the free list first, so pages are handed out in an
-# order that says nothing of time. 16 MiB at 4 KiB pages; refilled when half is used.
-RESERVE_PAGES = 4096
+# order that says nothing of time. 12 MiB at 4 KiB pages, refilled when half is used; a refill
+# stays under the 4,062 frames whose page numbers the first block of the WAL index (-shm) lists.
+RESERVE_PAGES = 3072
 RESERVE_LOW = RESERVE_PAGES // 2
 
 
-def keep_pages_shuffled(engine: Engine, *, pages: int = RESERVE_PAGES, low: int = RESERVE_LOW) -> int:
+def keep_pages_shuffled(engine: Engine, *, pages: int = RESERVE_PAGES, low: int = RESERVE_LOW,
+                        scrub: bool = False) -> int:
     """Refill SQLite's free list to about `pages` pages, in a random order, when fewer than `low`
-    are free; the number of pages it wrote (0: nothing to do, or not SQLite).
+    are free; with `scrub`, rewrite the free-list page that pages are handed out from even when
+    enough are free. The number of pages taken and freed again (0: nothing done, or not SQLite).
 
-    In one transaction: rows of exactly one overflow page each, under random keys, take every free
-    page (the old ones too, so they are shuffled with the new) and then the end of the file; then
+    Why scrub: SQLite hands out the entries of that page (slot 0, then the last, then the one
+    before...) and only lowers its count, so the entries past the count list, in order, every page
+    handed out since the page was written: the order of the tips after all. Taking more pages
+    than one free-list page can list uses all of its entries and then the page itself; freeing
+    them again writes fresh, zeroed free-list pages. Run it after writes (app/upkeep.py does every
+    minute there were any), and the order of the pages handed out lasts until then.
+
+    In one transaction: rows of exactly one overflow page each, under random keys, take free
+    pages (the old ones too, so they are shuffled with the new) and then the end of the file; then
     the table is dropped, which frees the pages in key order, a random one. secure_delete (on for
     every connection) zeroes them, keys included, and the table is gone when the transaction
     commits. It holds the write lock while it writes (a fraction of a second)."""
     if engine.dialect.name != "sqlite":
         return 0
     with engine.connect() as connection:
-        if connection.exec_driver_sql("PRAGMA freelist_count").scalar_one() >= low:
+        if not scrub and connection.exec_driver_sql("PRAGMA freelist_count").scalar_one() >= low:
             return 0
         connection.exec_driver_sql("BEGIN IMMEDIATE")
         try:
-            free = connection.exec_driver_sql("PRAGMA freelist_count").scalar_one()
-            if free >= low:  # another process refilled it while this one waited
+            usable = connection.exec_driver_sql("PRAGMA page_size").scalar_one()  # no reserved bytes
+            if connection.exec_driver_sql("PRAGMA freelist_count").scalar_one() < low:
+                rows = pages
+            elif scrub:
+                rows = usable // 4  # a free-list page lists at most usable / 4 - 2 pages
+            else:  # another process refilled it while this one waited
                 connection.rollback()
                 return 0
-            usable = connection.exec_driver_sql("PRAGMA page_size").scalar_one()  # no reserved bytes
             # A row whose payload is this long keeps a few bytes over SQLite's minimum on its leaf
             # page and fills exactly one overflow page (sqlite.org/fileformat2.html, "Cell Payload
-            # Overflow Pages").
+            # Overflow Pages"), so an old free-list page it takes is overwritten whole.
             filler = usable - 4 + (usable - 12) * 32 // 255 - 23
             keys: set[int] = set()
-            while len(keys) < pages:
+            while len(keys) < rows:
                 keys.add(secrets.randbits(62))
+            connection.exec_driver_sql("DROP TABLE IF EXISTS page_reserve")  # left by hand, say
             connection.exec_driver_sql("CREATE TABLE page_reserve (id INTEGER PRIMARY KEY, filler BLOB)")
             connection.exec_driver_sql("INSERT INTO page_reserve VALUES (?, zeroblob(?))",
                                        [(key, filler) for key in keys])
@@ -123,7 +152,16 @@ def keep_pages_shuffled(engine: Engine, *, pages: int = RESERVE_PAGES, low: int 
         except BaseException:
             connection.rollback()
             raise
-    return pages
+    return rows
+
+
+def written_since_emptied(engine: Engine) -> bool:
+    """Whether anything was committed to SQLite since the WAL was last emptied (truncate_wal)."""
+    if engine.dialect.name != "sqlite":
+        return False
+    with engine.connect() as connection:
+        _busy, frames, _copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    return bool(frames)
 
 
 def make_engine(url: str) -> Engine:

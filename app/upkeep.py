@@ -20,7 +20,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from app.db import engine_for, keep_pages_shuffled, session_scope, truncate_wal
+from app.db import (
+    engine_for,
+    keep_pages_shuffled,
+    session_scope,
+    truncate_wal,
+    written_since_emptied,
+)
 from app.flood.services import forget_all_counts, purge_stale
 
 INTERVAL_SECONDS = 60
@@ -29,15 +35,19 @@ log = logging.getLogger(__name__)
 _failures = 0
 
 
-def forget_recent(url: str) -> bool:
-    """Delete rate counts older than the flood window, refill the shuffled reserve of free pages
-    if it runs low (app.db.keep_pages_shuffled), then empty the WAL. False if readers or another
-    checkpoint kept the WAL in use (the next run tries again)."""
+def forget_recent(url: str, *, scrub: bool | None = None) -> bool:
+    """Delete rate counts older than the flood window; refill the shuffled reserve of free pages
+    if it runs low, and if anything was written since the last run, scrub the free-list page that
+    records the order pages were handed out in (app.db.keep_pages_shuffled); then empty the WAL.
+    False if readers or another checkpoint kept the WAL in use (the next run tries again)."""
     global _failures
     try:
+        engine = engine_for(url)
+        if scrub is None:  # a WAL emptied since (the retention purge's, say) hides writes: pass True
+            scrub = written_since_emptied(engine)
         with session_scope(url) as db:
             purge_stale(db)
-        keep_pages_shuffled(engine_for(url))
+        keep_pages_shuffled(engine, scrub=scrub)
     finally:
         emptied = truncate_wal(engine_for(url))
     _failures = 0 if emptied else _failures + 1
@@ -49,8 +59,9 @@ def forget_recent(url: str) -> bool:
 
 def forget_at_exit(url: str, *, patience_seconds: float = 10.0) -> bool:
     """When the reporter site stops. On SQLite (one host): every count, which is only live flood
-    state, then the WAL, retried while readers (the inspector site) keep it in use, for up to
-    `patience_seconds`. On PostgreSQL the other hosts still count on the counts, and there is no
+    state; the free-list page that records the order of the pages handed out since the last run
+    (app.db.keep_pages_shuffled); then the WAL, retried while readers (the inspector site) keep it
+    in use, for up to `patience_seconds`. On PostgreSQL the other hosts still count on the counts, and there is no
     WAL of ours to empty: only the old counts go, as every minute."""
     engine = engine_for(url)
     with session_scope(url) as db:
@@ -58,6 +69,7 @@ def forget_at_exit(url: str, *, patience_seconds: float = 10.0) -> bool:
             forget_all_counts(db)
         else:
             purge_stale(db)
+    keep_pages_shuffled(engine, scrub=True)  # the order pages were handed out in since the last run
     deadline = time.monotonic() + patience_seconds
     while not (emptied := truncate_wal(engine)) and time.monotonic() < deadline:
         time.sleep(0.2)

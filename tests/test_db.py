@@ -1,12 +1,14 @@
 """SQLite settings that the promises and the benchmarks rely on (app/db.py)."""
 
 import sqlite3
+import struct
 import time
 from itertools import pairwise
 
 import pytest
 
 from app.db import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT, keep_pages_shuffled, make_engine, truncate_wal
+from tests.sqlite_pages import free_list
 
 
 @pytest.fixture
@@ -35,6 +37,23 @@ def test_sqlite_wal_is_reused_and_cut_back_to_its_limit(engine, tmp_path):
         assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 2
 
 
+def test_truncate_wal_leaves_no_page_order_in_the_wal_index(engine, tmp_path):
+    for _ in range(30):  # commits, each with its pages
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO t VALUES (randomblob(5000))")
+
+    def pages_listed() -> set[int]:
+        # The first block of the -shm file: a 136-byte header, then the page number of each of
+        # the WAL's first 4,062 frames (native byte order).
+        data = (tmp_path / "tipline.sqlite3-shm").read_bytes()[136: 136 + 4062 * 4]
+        return {number for (number,) in struct.iter_unpack("=I", data) if number}
+
+    assert len(pages_listed()) > 30
+    assert truncate_wal(engine)
+    assert pages_listed() <= {1}  # the header page's image, written to clear it
+    assert (tmp_path / "tipline.sqlite3-wal").stat().st_size == 0
+
+
 def test_truncate_wal_empties_the_file_and_gives_up_quickly_while_a_reader_holds_it(engine, tmp_path):
     wal = tmp_path / "tipline.sqlite3-wal"
     with engine.begin() as connection:
@@ -54,21 +73,6 @@ def test_truncate_wal_empties_the_file_and_gives_up_quickly_while_a_reader_holds
     with engine.begin() as connection:  # the pooled connection waits as long as before
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
         assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
-
-
-def _free_pages(path) -> tuple[list[int], list[int]]:
-    """(trunk pages, leaf pages) of a SQLite file's free list, read from the file itself."""
-    data = path.read_bytes()
-    page_size = int.from_bytes(data[16:18], "big")
-    trunk, trunks, leaves = int.from_bytes(data[32:36], "big"), [], []
-    while trunk:
-        page = data[(trunk - 1) * page_size: trunk * page_size]
-        count = int.from_bytes(page[4:8], "big")
-        trunks.append(trunk)
-        leaves += [int.from_bytes(page[8 + 4 * i: 12 + 4 * i], "big") for i in range(count)]
-        assert not any(page[8 + 4 * count:]), "a trunk page keeps old bytes after its list"
-        trunk = int.from_bytes(page[:4], "big")
-    return trunks, leaves
 
 
 def test_the_reserve_of_free_pages_is_refilled_when_low_shuffled_and_zeroed(engine, tmp_path):
@@ -93,13 +97,33 @@ def test_the_reserve_of_free_pages_is_refilled_when_low_shuffled_and_zeroed(engi
     assert keep_pages_shuffled(engine, pages=300, low=150) == 300
     assert count("freelist_count") >= 300
     assert truncate_wal(engine)
-    trunks, leaves = _free_pages(database)
-    assert len(trunks) + len(leaves) == count("freelist_count")
+    free = free_list(database)
+    assert len(free.trunks) + len(free.leaves) == count("freelist_count")
+    assert free.stale == []
     data, page_size = database.read_bytes(), count("page_size")
     # Zeroed (secure_delete): no filler, and none of the random keys whose order shuffled them.
-    assert not any(any(data[(p - 1) * page_size: p * page_size]) for p in leaves)
+    assert not any(any(data[(p - 1) * page_size: p * page_size]) for p in free.leaves)
     # Handed out (slot by slot) in an order unrelated to where they are in the file.
-    assert 0.25 < sum(b < a for a, b in pairwise(leaves)) / len(leaves) < 0.75
+    assert 0.25 < sum(b < a for a, b in pairwise(free.leaves)) / len(free.leaves) < 0.75
+
+
+def test_a_scrub_rewrites_the_free_list_page_that_lists_what_was_handed_out(engine, tmp_path):
+    database = tmp_path / "tipline.sqlite3"
+    keep_pages_shuffled(engine, pages=3000, low=1500)
+    for _ in range(40):  # tips, one commit each
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO t VALUES (randomblob(4200))")
+    with engine.connect() as connection:
+        handed_out = [row[0] for row in connection.exec_driver_sql(
+            "SELECT pageno FROM dbstat WHERE name = 't' AND pagetype = 'overflow' AND path LIKE '%+000000'")]
+    assert truncate_wal(engine)
+    # SQLite only lowered the free-list page's count: its old entries are the pages just handed
+    # out (all but the first, whose slot took the last entry).
+    assert len(handed_out) == 40 and len(set(handed_out) - set(free_list(database).stale)) <= 1
+    assert keep_pages_shuffled(engine, pages=3000, low=1500) == 0  # enough free: no refill
+    assert keep_pages_shuffled(engine, pages=3000, low=1500, scrub=True) > 0
+    assert truncate_wal(engine)
+    assert free_list(database).stale == []
 
 
 def test_the_reserve_is_sqlite_only():
