@@ -126,9 +126,10 @@ def stop_on_sigterm() -> None:
 
 
 def ignore_sigterm() -> None:
-    """While what runs at exit runs: a second SIGTERM must not cut it short."""
+    """While what runs at exit runs: a second SIGTERM or Ctrl-C must not cut it short."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 _STOPS = {signal.SIGINT, signal.SIGTERM}

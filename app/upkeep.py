@@ -33,23 +33,32 @@ INTERVAL_SECONDS = 60
 WARN_AFTER_FAILURES = 10  # one failure is a reader or another worker's checkpoint at that moment
 log = logging.getLogger(__name__)
 _failures = 0
+_written_last_run = True  # a first run scrubs: a crash or SIGKILL may have skipped it
 
 
 def forget_recent(url: str, *, scrub: bool | None = None) -> bool:
-    """Delete rate counts older than the flood window; refill the shuffled reserve of free pages
-    if it runs low, and if anything was written since the last run, scrub the free-list page that
-    records the order pages were handed out in (app.db.keep_pages_shuffled); then empty the WAL.
-    False if readers or another checkpoint kept the WAL in use (the next run tries again)."""
-    global _failures
+    """Delete rate counts older than the flood window and empty the WAL. Then, if it could be
+    emptied: refill the shuffled reserve of free pages if it runs low, and scrub the free-list
+    page that records the order pages were handed out in (app.db.keep_pages_shuffled) if anything
+    was written since this process's last run or the one before (a tip committed between a scrub
+    and the emptying of the WAL shows in neither WAL), or on the process's first run (after a
+    crash the WAL shows nothing); and empty the WAL of that. While a reader keeps the WAL from
+    being emptied, both wait: they would only add to a WAL whose index keeps page order past its
+    first 4,062 frames. False if readers or another checkpoint kept the WAL in use (the next run
+    tries again)."""
+    global _failures, _written_last_run
+    engine = engine_for(url)
+    written = written_since_emptied(engine)
+    if scrub is None:
+        scrub = written or _written_last_run
     try:
-        engine = engine_for(url)
-        if scrub is None:  # a WAL emptied since (the retention purge's, say) hides writes: pass True
-            scrub = written_since_emptied(engine)
         with session_scope(url) as db:
             purge_stale(db)
-        keep_pages_shuffled(engine, scrub=scrub)
     finally:
-        emptied = truncate_wal(engine_for(url))
+        emptied = truncate_wal(engine)
+    _written_last_run = written or (scrub and not emptied)
+    if emptied and keep_pages_shuffled(engine, scrub=scrub):
+        emptied = truncate_wal(engine)
     _failures = 0 if emptied else _failures + 1
     if _failures == WARN_AFTER_FAILURES:
         log.warning("the database's write-ahead log has stayed in use for %d runs in a row and was not "

@@ -169,3 +169,38 @@ def test_tipline_serve_clears_up_when_stopped(installed, database_backend, tmp_p
     if database_backend == "sqlite":
         wal = installed.data_dir / "tipline.sqlite3-wal"
         assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_the_free_list_page_is_scrubbed_once_readers_let_go_and_on_a_first_run(reporting, installed,
+                                                                              database_backend, monkeypatch):
+    from app.db import engine_for, truncate_wal
+    from tests.sqlite_pages import free_list
+
+    if database_backend != "sqlite":
+        assert upkeep.forget_recent(installed.url) is True  # no free list or WAL of ours there
+        return
+    database = installed.data_dir / "tipline.sqlite3"
+    wal = installed.data_dir / "tipline.sqlite3-wal"
+    upkeep.forget_recent(installed.url)  # the reserve
+    for number in range(5):
+        reporting.submit(description=f"第{number}条")
+    reader = sqlite3.connect(database, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM tips").fetchone()  # an inspector's long read
+    size = wal.stat().st_size
+    assert upkeep.forget_recent(installed.url) is False
+    assert wal.stat().st_size < size + 1024 * 1024  # no scrub into a WAL that cannot be emptied
+    reader.execute("COMMIT")
+    reader.close()
+    assert upkeep.forget_recent(installed.url) is True  # the scrub it owed
+    assert free_list(database).stale == []
+
+    # A crash or SIGKILL skipped the runs: the WAL shows nothing, the free-list page still lists
+    # the last tips. A new process's first run scrubs all the same.
+    for number in range(5):
+        reporting.submit(description=f"第{number}条")
+    assert truncate_wal(engine_for(installed.url))
+    assert free_list(database).stale != []
+    monkeypatch.setattr(upkeep, "_written_last_run", True)  # as a process starts
+    assert upkeep.forget_recent(installed.url) is True
+    assert free_list(database).stale == []
