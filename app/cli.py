@@ -91,7 +91,7 @@ def serve(host: str, reporter_port: int, inspector_port: int) -> None:
     from app.flood import services as flood
     from app.serving import (
         build_servers,
-        ignore_sigterm,
+        ignore_stops,
         serve_forever,
         stop_on_sigterm,
         stops_held,
@@ -126,7 +126,7 @@ def serve(host: str, reporter_port: int, inspector_port: int) -> None:
     except KeyboardInterrupt:
         pass  # stopped before serving began
     finally:
-        ignore_sigterm()
+        ignore_stops()
         for stop in stops:
             stop.set()
         # Only once the ports were ours: a second serve that finds them taken must not clean up

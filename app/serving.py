@@ -125,7 +125,7 @@ def stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, _interrupt)
 
 
-def ignore_sigterm() -> None:
+def ignore_stops() -> None:
     """While what runs at exit runs: a second SIGTERM or Ctrl-C must not cut it short."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -1,12 +1,13 @@
 """Upkeep on a timer: what keeps the data directory from remembering more than it must.
 
-Every minute, rate counts older than the flood window are deleted, SQLite's reserve of free pages
-in a random order is refilled if it runs low (so that where a new row lands says nothing of when,
-app.db.keep_pages_shuffled), and SQLite's WAL is emptied. A submission's commit counts it in the
-current minute (app/flood), so until the WAL is emptied its page images tie each new tip to the
-minute it came in; deleted rows and replaced keys would stay there too. When the reporter site
-stops, the WAL is emptied once more, and on SQLite (one host) every count goes. Once a day the
-retention purge (`run_purge` in app/cli.py) ends like the minute job.
+Every minute, rate counts older than the flood window are deleted, SQLite's WAL is emptied, and
+then SQLite's reserve of free pages in a random order is refilled if it runs low and its
+free-list page scrubbed after writes (so that where a new row lands says nothing of when,
+app.db.keep_pages_shuffled). A submission's commit counts it in the current minute (app/flood), so
+until the WAL is emptied its page images tie each new tip to the minute it came in; deleted rows
+and replaced keys would stay there too. When the reporter site stops, the WAL is emptied once
+more, and on SQLite (one host) every count goes. Once a day the retention purge (`run_purge` in
+app/cli.py) ends like the minute job.
 
 `tipline serve` runs these in background threads and at its exit; under gunicorn each reporter
 worker runs the minute job and the master the one at exit (app/gunicorn_config.py), and a systemd
@@ -68,20 +69,21 @@ def forget_recent(url: str, *, scrub: bool | None = None) -> bool:
 
 def forget_at_exit(url: str, *, patience_seconds: float = 10.0) -> bool:
     """When the reporter site stops. On SQLite (one host): every count, which is only live flood
-    state; the free-list page that records the order of the pages handed out since the last run
-    (app.db.keep_pages_shuffled); then the WAL, retried while readers (the inspector site) keep it
-    in use, for up to `patience_seconds`. On PostgreSQL the other hosts still count on the counts, and there is no
-    WAL of ours to empty: only the old counts go, as every minute."""
+    state; then the WAL, retried while readers (the inspector site) keep it in use, for up to
+    `patience_seconds`; then, as every minute, the scrub of the free-list page into the emptied
+    WAL, and the WAL once more. On PostgreSQL the other hosts still count on the counts, and there
+    is no WAL of ours to empty: only the old counts go, as every minute."""
     engine = engine_for(url)
     with session_scope(url) as db:
         if engine.dialect.name == "sqlite":
             forget_all_counts(db)
         else:
             purge_stale(db)
-    keep_pages_shuffled(engine, scrub=True)  # the order pages were handed out in since the last run
     deadline = time.monotonic() + patience_seconds
     while not (emptied := truncate_wal(engine)) and time.monotonic() < deadline:
         time.sleep(0.2)
+    if emptied and keep_pages_shuffled(engine, scrub=True):  # left to the next start if not
+        emptied = truncate_wal(engine)
     if not emptied:
         log.warning("the database's write-ahead log was in use at exit and was not emptied")
     return emptied

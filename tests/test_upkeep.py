@@ -13,6 +13,7 @@ from app.db import RESERVE_PAGES, session_scope
 from app.flood import services as flood
 from app.flood.models import RateBucket
 from app.reporting.models import Tip
+from tests.sqlite_pages import free_list
 
 
 def _files(data_dir) -> bytes:
@@ -77,6 +78,7 @@ def test_run_every_goes_on_after_a_failed_run_and_stops_when_told():
 
 def test_at_exit_the_counts_go_and_the_wal_is_emptied_once_readers_let_go(reporting, installed,
                                                                          database_backend, monkeypatch):
+    upkeep.forget_recent(installed.url)  # the page reserve, as a running site has it
     reporting.submit(description="停机前的线索")
     with session_scope(installed.url) as db:
         flood.record(db, flood.SUBMISSION)  # inside the window: the minute job would keep it
@@ -104,6 +106,7 @@ def test_at_exit_the_counts_go_and_the_wal_is_emptied_once_readers_let_go(report
     assert kinds == []
     wal = installed.data_dir / "tipline.sqlite3-wal"
     assert not wal.exists() or wal.stat().st_size == 0
+    assert free_list(installed.data_dir / "tipline.sqlite3").stale == []  # the tip's pages: scrubbed
 
 
 def test_each_reporter_worker_starts_the_upkeep_with_its_database(monkeypatch):
@@ -174,7 +177,6 @@ def test_tipline_serve_clears_up_when_stopped(installed, database_backend, tmp_p
 def test_the_free_list_page_is_scrubbed_once_readers_let_go_and_on_a_first_run(reporting, installed,
                                                                               database_backend, monkeypatch):
     from app.db import engine_for, truncate_wal
-    from tests.sqlite_pages import free_list
 
     if database_backend != "sqlite":
         assert upkeep.forget_recent(installed.url) is True  # no free list or WAL of ours there
