@@ -4,6 +4,7 @@ Services take a Session and never commit; the view commits once, so a tip and ev
 belongs to it land in one transaction or not at all.
 """
 
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,16 +52,51 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+# SQLite's WAL index is made of blocks of 32 KiB (WALINDEX_PGSZ in its wal.c). The first holds
+# the header and the page numbers of the WAL's first 4,062 frames; each further block those of the
+# next 4,096.
+WAL_INDEX_BLOCK = 32 * 1024
+
+
 def _clear_wal_index(connection: Connection) -> None:
     """The WAL index (-shm) lists, in commit order, the pages of the frames a WAL held, until the
     next write starts it over: on a quiet line, for days. Make that write now, one that touches
-    only the header page, then empty the WAL of it. Left to the next write if the lock is taken."""
+    only the header page, then empty the WAL of it. Left to the next write if the lock is taken.
+
+    That write starts over only the first block. A WAL that grew past 4,062 frames (a long reader
+    kept it from being emptied) leaves the rest of its list in the blocks beyond, which SQLite
+    zeroes one by one only as a WAL grows that far again; _zero_wal_index_tail zeroes them now."""
     try:
         version = int(connection.exec_driver_sql("PRAGMA user_version").scalar_one())
         connection.exec_driver_sql(f"PRAGMA user_version={version}")
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    except OperationalError:
+        _zero_wal_index_tail(connection)
+    except (OperationalError, OSError):
         pass
+
+
+def _zero_wal_index_tail(connection: Connection) -> None:
+    """Zero the WAL index past its first block, as SQLite itself zeroes a block when the WAL's
+    first frame in it is written, and only when no connection can be using those blocks: under the
+    write lock (no frame can be added) with the WAL empty (a reader then looks up no frame at all,
+    and one still on older frames would have kept the WAL from being emptied). Every connection
+    maps the file shared, so each sees the zeroes at once. Otherwise left to the next run."""
+    path = connection.exec_driver_sql("PRAGMA database_list").first()[2]
+    if not path:
+        return  # an in-memory database has no files
+    wal_index = f"{path}-shm"
+    if not os.path.exists(wal_index) or os.path.getsize(wal_index) <= WAL_INDEX_BLOCK:
+        return
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        if os.path.getsize(f"{path}-wal") == 0:
+            with open(wal_index, "r+b") as file:
+                size = os.fstat(file.fileno()).st_size  # never written past: others map it
+                for offset in range(WAL_INDEX_BLOCK, size, WAL_INDEX_BLOCK):
+                    file.seek(offset)
+                    file.write(bytes(min(WAL_INDEX_BLOCK, size - offset)))
+    finally:
+        connection.rollback()
 
 
 def truncate_wal(engine: Engine, *, wait_ms: int = 250) -> bool:

@@ -7,7 +7,14 @@ from itertools import pairwise
 
 import pytest
 
-from app.db import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT, keep_pages_shuffled, make_engine, truncate_wal
+from app.db import (
+    BUSY_TIMEOUT_MS,
+    WAL_INDEX_BLOCK,
+    WAL_SIZE_LIMIT,
+    keep_pages_shuffled,
+    make_engine,
+    truncate_wal,
+)
 from tests.sqlite_pages import free_list
 
 
@@ -52,6 +59,43 @@ def test_truncate_wal_leaves_no_page_order_in_the_wal_index(engine, tmp_path):
     assert truncate_wal(engine)
     assert pages_listed() <= {1}  # the header page's image, written to clear it
     assert (tmp_path / "tipline.sqlite3-wal").stat().st_size == 0
+
+
+def test_truncate_wal_clears_the_wal_index_past_its_first_block(engine, tmp_path):
+    shm = tmp_path / "tipline.sqlite3-shm"
+    # A reader on an old snapshot (a long backup) keeps the WAL from starting over, so it grows
+    # past the 4,062 frames whose pages the first block of the WAL index lists.
+    reader = sqlite3.connect(tmp_path / "tipline.sqlite3", isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    for _ in range(6):
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO t VALUES (randomblob(4 * 1024 * 1024))")
+
+    def beyond_first_block() -> set[int]:
+        # Each further 32 KiB block: the page numbers of 4,096 frames, then their hash table.
+        data = shm.read_bytes()[WAL_INDEX_BLOCK:]
+        return {number for block in range(0, len(data), WAL_INDEX_BLOCK)
+                for (number,) in struct.iter_unpack("=I", data[block: block + 4096 * 4]) if number}
+
+    listed = beyond_first_block()
+    assert len(listed) > 1000
+    size = shm.stat().st_size
+    assert truncate_wal(engine, wait_ms=100) is False  # still in use: nothing is touched
+    assert beyond_first_block() == listed
+    reader.execute("COMMIT")
+    assert truncate_wal(engine)
+    assert shm.read_bytes()[WAL_INDEX_BLOCK:] == bytes(size - WAL_INDEX_BLOCK)
+    assert shm.stat().st_size == size
+    # Every connection, the reader still open too, goes on working through a WAL that grows
+    # into the zeroed blocks again.
+    for _ in range(6):
+        reader.execute("INSERT INTO t VALUES (randomblob(4 * 1024 * 1024))")
+    with engine.begin() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 12
+        assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    assert reader.execute("SELECT count(*), sum(length(b)) FROM t").fetchone() == (12, 12 * 4 * 1024 * 1024)
+    reader.close()
 
 
 def test_truncate_wal_empties_the_file_and_gives_up_quickly_while_a_reader_holds_it(engine, tmp_path):
