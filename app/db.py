@@ -81,7 +81,8 @@ def _zero_wal_index_tail(connection: Connection) -> None:
     write lock (no frame can be added) with the WAL empty (a reader then looks up no frame at all,
     and one still on older frames would have kept the WAL from being emptied). Every connection
     maps the file shared, so each sees the zeroes at once. Otherwise left to the next run."""
-    path = connection.exec_driver_sql("PRAGMA database_list").first()[2]
+    main = connection.exec_driver_sql("PRAGMA database_list").first()
+    path = main[2] if main is not None else ""
     if not path:
         return  # an in-memory database has no files
     wal_index = f"{path}-shm"
