@@ -134,9 +134,8 @@ def truncate_wal(engine: Engine, *, wait_ms: int = 250) -> bool:
 # whose rows carry the time of day: a copied database would tell the order of the tips and
 # bracket each between two inspector actions. So a reserve of free pages is kept, freed in a
 # random order: SQLite takes a new page from the free list first, so pages are handed out in an
-# order that says nothing of time. 12 MiB at 4 KiB pages, refilled when half is used; a refill
-# stays under the 4,062 frames whose page numbers the first block of the WAL index (-shm) lists.
-RESERVE_PAGES = 3072
+# order that says nothing of time. 12 MiB at 4 KiB pages, refilled when half is used.
+RESERVE_PAGES = 3 * 1017  # three free-list pages' worth, see _fill_first_free_list_page
 RESERVE_LOW = RESERVE_PAGES // 2
 
 
@@ -157,39 +156,95 @@ def keep_pages_shuffled(engine: Engine, *, pages: int = RESERVE_PAGES, low: int 
     pages (the old ones too, so they are shuffled with the new) and then the end of the file; then
     the table is dropped, which frees the pages in key order, a random one. secure_delete (on for
     every connection) zeroes them, keys included, and the table is gone when the transaction
-    commits. It holds the write lock while it writes (a fraction of a second)."""
+    commits. Last, the ballast is set so that the free-list page pages come from next is full
+    (_fill_first_free_list_page). It holds the write lock while it writes (a fraction of a
+    second)."""
     if engine.dialect.name != "sqlite":
         return 0
     with engine.connect() as connection:
-        if not scrub and connection.exec_driver_sql("PRAGMA freelist_count").scalar_one() >= low:
+        usable = connection.exec_driver_sql("PRAGMA page_size").scalar_one()  # no reserved bytes
+        if not scrub and _free_once_filled(connection, usable) >= low:
             return 0
         connection.exec_driver_sql("BEGIN IMMEDIATE")
         try:
-            usable = connection.exec_driver_sql("PRAGMA page_size").scalar_one()  # no reserved bytes
-            if connection.exec_driver_sql("PRAGMA freelist_count").scalar_one() < low:
+            if _free_once_filled(connection, usable) < low:
                 rows = pages
             elif scrub:
                 rows = usable // 4  # a free-list page lists at most usable / 4 - 2 pages
             else:  # another process refilled it while this one waited
                 connection.rollback()
                 return 0
-            # A row whose payload is this long keeps a few bytes over SQLite's minimum on its leaf
-            # page and fills exactly one overflow page (sqlite.org/fileformat2.html, "Cell Payload
-            # Overflow Pages"), so an old free-list page it takes is overwritten whole.
-            filler = usable - 4 + (usable - 12) * 32 // 255 - 23
             keys: set[int] = set()
             while len(keys) < rows:
                 keys.add(secrets.randbits(62))
             connection.exec_driver_sql("DROP TABLE IF EXISTS page_reserve")  # left by hand, say
             connection.exec_driver_sql("CREATE TABLE page_reserve (id INTEGER PRIMARY KEY, filler BLOB)")
+            # Each row fills exactly one overflow page, so an old free-list page it takes is
+            # overwritten whole.
             connection.exec_driver_sql("INSERT INTO page_reserve VALUES (?, zeroblob(?))",
-                                       [(key, filler) for key in keys])
+                                       [(key, _filling(usable, 1)) for key in keys])
             connection.exec_driver_sql("DROP TABLE page_reserve")
+            _fill_first_free_list_page(connection, usable)
             connection.commit()
         except BaseException:
             connection.rollback()
             raise
     return rows
+
+
+def _filling(usable: int, pages: int) -> int:
+    """The length of a blob whose row fills exactly `pages` overflow pages and keeps a few bytes
+    over SQLite's minimum on its b-tree page (sqlite.org/fileformat2.html, "Cell Payload Overflow
+    Pages": the minimum is kept on the b-tree page, the rest fills whole overflow pages)."""
+    if pages == 0:
+        return 0
+    return pages * (usable - 4) + (usable - 12) * 32 // 255 - 23
+
+
+def _fill_first_free_list_page(connection: Connection, usable: int) -> None:
+    """Leave the free-list page that pages are handed out from full.
+
+    Freed pages go onto that page until it lists usable / 4 - 8 of them, then the next freed page
+    becomes a new one in front; pages are handed out from it, then it is handed out itself. So
+    every free-list page but the first is full, and the first lists (free - 1) mod (usable / 4 - 7)
+    pages: after a scrub, anything from none to all. A page that few use up soon, and when it is
+    handed out its stale list of the pages handed out since the scrub (their order) stays in the
+    unused end of the row that takes it. So a ballast row, `page_ballast`, holds just so many
+    pages that the free count is a multiple of a full page's worth, and the first page is full: it
+    takes over 4 MiB of new rows between two upkeep runs to use it up. The ballast holds fewer than
+    one page's worth (4 MiB at most) and only zeroes."""
+    free, held = _free_and_ballast(connection, usable)
+    if held is None and free < usable // 4 - 7:
+        return  # too few free pages to fill one: all of them stay free
+    # Made first: its own page comes from the free list.
+    connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS page_ballast (id INTEGER PRIMARY KEY, filler BLOB)")
+    free, held = _free_and_ballast(connection, usable)
+    wanted = free + (held or 0) - _free_once_filled(connection, usable)
+    if held != wanted:
+        # Rewriting the row frees its pages and takes `wanted` from the free list again.
+        connection.exec_driver_sql("INSERT OR REPLACE INTO page_ballast VALUES (1, zeroblob(?))",
+                                   (_filling(usable, wanted),))
+
+
+def _free_and_ballast(connection: Connection, usable: int) -> tuple[int, int | None]:
+    """The free count, and the pages the ballast row holds (None: no row yet)."""
+    free = connection.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+    if not connection.exec_driver_sql("SELECT 1 FROM sqlite_schema WHERE name = 'page_ballast'").scalar():
+        return free, None
+    length = connection.exec_driver_sql("SELECT length(filler) FROM page_ballast WHERE id = 1").scalar()
+    if length is None:
+        return free, None
+    per_page = usable // 4 - 7
+    return free, next((n for n in range(per_page) if _filling(usable, n) == length), None)
+
+
+def _free_once_filled(connection: Connection, usable: int) -> int:
+    """The free count once the ballast is set: the free pages and the ballast's, down to a
+    multiple of a full free-list page's worth (all of them, while fewer than that)."""
+    free, held = _free_and_ballast(connection, usable)
+    total = free + (held or 0)
+    per_page = usable // 4 - 7  # a free-list page and the pages it lists
+    return total - total % per_page if total >= per_page else total
 
 
 def written_since_emptied(engine: Engine) -> bool:

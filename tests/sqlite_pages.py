@@ -12,19 +12,21 @@ class FreeList:
     trunks: list[int]  # the free-list pages, which list the others
     leaves: list[int]  # the free pages they list, in their order
     stale: list[int]  # non-zero entries past a trunk's count: pages handed out from it, in reverse
+    counts: list[int]  # how many pages each trunk lists, the first (pages are handed out from) first
 
 
 def free_list(path: Path) -> FreeList:
     """The free list of a SQLite file, read from the file itself (empty the WAL first)."""
     data = path.read_bytes()
     page_size = int.from_bytes(data[16:18], "big") or 65536
-    found = FreeList([], [], [])
+    found = FreeList([], [], [], [])
     trunk = int.from_bytes(data[32:36], "big")
     while trunk:
         page = data[(trunk - 1) * page_size: trunk * page_size]
         count = int.from_bytes(page[4:8], "big")
         entries = [int.from_bytes(page[i: i + 4], "big") for i in range(8, page_size, 4)]
         found.trunks.append(trunk)
+        found.counts.append(count)
         found.leaves += entries[:count]
         found.stale += [entry for entry in entries[count:] if entry]
         trunk = int.from_bytes(page[:4], "big")

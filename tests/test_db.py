@@ -1,20 +1,25 @@
 """SQLite settings that the promises and the benchmarks rely on (app/db.py)."""
 
+import random
 import sqlite3
 import struct
 import time
 from itertools import pairwise
 
 import pytest
+from alembic import command
 
 from app.db import (
     BUSY_TIMEOUT_MS,
+    RESERVE_LOW,
+    RESERVE_PAGES,
     WAL_INDEX_BLOCK,
     WAL_SIZE_LIMIT,
     keep_pages_shuffled,
     make_engine,
     truncate_wal,
 )
+from app.install.services import alembic_config, migrate
 from tests.sqlite_pages import free_list
 
 
@@ -168,6 +173,43 @@ def test_a_scrub_rewrites_the_free_list_page_that_lists_what_was_handed_out(engi
     assert keep_pages_shuffled(engine, pages=3000, low=1500, scrub=True) > 0
     assert truncate_wal(engine)
     assert free_list(database).stale == []
+
+
+def test_scrubs_and_refills_leave_the_free_list_page_pages_come_from_full(engine, tmp_path):
+    # A free-list page that lists few pages is used up, and then handed out itself, by the next few
+    # tips; its stale list of what it handed out then stays in the unused end of the row that takes
+    # it. A full one lists 1,016 (at 4 KiB): over 4 MiB of new rows before the next upkeep run.
+    database = tmp_path / "tipline.sqlite3"
+    rng = random.Random(6)
+    taken = set()
+    for _ in range(8):
+        with engine.begin() as connection:  # tips, of any size, in any number
+            for _ in range(rng.randint(1, 400)):
+                connection.exec_driver_sql("INSERT INTO t VALUES (randomblob(?))", (rng.randint(100, 20_000),))
+        taken.add(keep_pages_shuffled(engine, scrub=True))
+        assert truncate_wal(engine)
+        free = free_list(database)
+        assert free.counts == [1016] * len(free.trunks)
+        assert free.stale == []
+        assert len(free.trunks) + len(free.leaves) >= RESERVE_LOW
+    assert taken == {RESERVE_PAGES, 1024}  # refills when the tips used half, scrubs otherwise
+    with engine.connect() as connection:
+        held = connection.exec_driver_sql("SELECT filler FROM page_ballast").scalars().all()
+        assert len(held) == 1 and not any(held[0])  # one row of zeroes...
+        assert len(held[0]) < 1017 * 4096  # ...of less than a full free-list page's worth
+        assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() > 8
+
+
+def test_the_ballast_is_not_taken_for_a_model_the_migrations_forgot(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tipline.sqlite3'}"
+    migrate(url)
+    engine = make_engine(url)
+    assert keep_pages_shuffled(engine) == RESERVE_PAGES
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM page_ballast").scalar() == 1
+    engine.dispose()
+    command.check(alembic_config(url))  # raises if autogenerate would drop the table
 
 
 def test_the_reserve_is_sqlite_only():

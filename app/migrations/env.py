@@ -25,10 +25,18 @@ def run_migrations_online() -> None:
         _run(connection)
 
 
+# Tables of SQLite's page housekeeping (app.db.keep_pages_shuffled), not of the models.
+PAGE_TABLES = {"page_ballast", "page_reserve"}
+
+
+def _include_name(name, type_, _parent_names) -> bool:
+    return not (type_ == "table" and name in PAGE_TABLES)
+
+
 def _run(connection) -> None:
     # render_as_batch: SQLite can only alter tables by copying them; Alembic's batch mode does that.
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True)
+                      compare_type=True, include_name=_include_name)
     with context.begin_transaction():
         context.run_migrations()
 
