@@ -4,6 +4,7 @@ Services take a Session and never commit; the view commits once, so a tip and ev
 belongs to it land in one transaction or not at all.
 """
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -22,6 +23,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -71,8 +75,10 @@ def _clear_wal_index(connection: Connection) -> None:
         connection.exec_driver_sql(f"PRAGMA user_version={version}")
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         _zero_wal_index_tail(connection)
-    except (OperationalError, OSError):
-        pass
+    except OperationalError:
+        pass  # the lock was taken: the next run clears it
+    except OSError as error:
+        log.warning("could not clear the WAL index (%s); the next run tries again", type(error).__name__)
 
 
 def _zero_wal_index_tail(connection: Connection) -> None:
@@ -81,8 +87,7 @@ def _zero_wal_index_tail(connection: Connection) -> None:
     write lock (no frame can be added) with the WAL empty (a reader then looks up no frame at all,
     and one still on older frames would have kept the WAL from being emptied). Every connection
     maps the file shared, so each sees the zeroes at once. Otherwise left to the next run."""
-    main = connection.exec_driver_sql("PRAGMA database_list").first()
-    path = main[2] if main is not None else ""
+    path = _database_path(connection)
     if not path:
         return  # an in-memory database has no files
     wal_index = f"{path}-shm"
@@ -95,9 +100,29 @@ def _zero_wal_index_tail(connection: Connection) -> None:
                 size = os.fstat(file.fileno()).st_size  # never written past: others map it
                 for offset in range(WAL_INDEX_BLOCK, size, WAL_INDEX_BLOCK):
                     file.seek(offset)
-                    file.write(bytes(min(WAL_INDEX_BLOCK, size - offset)))
+                    if any(file.read(WAL_INDEX_BLOCK)):  # the -shm never shrinks: skip what is clear
+                        file.seek(offset)
+                        file.write(bytes(min(WAL_INDEX_BLOCK, size - offset)))
     finally:
         connection.rollback()
+
+
+def _database_path(connection: Connection) -> str:
+    """The main database's file ('' for one in memory)."""
+    main = connection.exec_driver_sql("PRAGMA database_list").first()
+    return (main[2] if main is not None else "") or ""
+
+
+def _usable_size(connection: Connection) -> int:
+    """The bytes of a page SQLite uses: the page size less the bytes reserved at the end of each
+    page (byte 20 of the file's header; none unless an extension asked for them)."""
+    page_size = int(connection.exec_driver_sql("PRAGMA page_size").scalar_one())
+    path = _database_path(connection)
+    if not path or not os.path.exists(path):
+        return page_size
+    with open(path, "rb") as file:
+        header = file.read(21)
+    return page_size - (header[20] if len(header) == 21 else 0)
 
 
 def truncate_wal(engine: Engine, *, wait_ms: int = 250) -> bool:
@@ -162,7 +187,7 @@ def keep_pages_shuffled(engine: Engine, *, pages: int = RESERVE_PAGES, low: int 
     if engine.dialect.name != "sqlite":
         return 0
     with engine.connect() as connection:
-        usable = connection.exec_driver_sql("PRAGMA page_size").scalar_one()  # no reserved bytes
+        usable = _usable_size(connection)
         if not scrub and _free_once_filled(connection, usable) >= low:
             return 0
         connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -201,6 +226,12 @@ def _filling(usable: int, pages: int) -> int:
     return pages * (usable - 4) + (usable - 12) * 32 // 255 - 23
 
 
+# What _fill_first_free_list_page makes, and the largest page it is made for: at 4 KiB a free-list
+# page's worth is 4 MiB, at 8 KiB already 16 MiB, and the ballast holds up to one.
+BALLAST_COLUMNS = [("id", "INTEGER", 1), ("filler", "BLOB", 0)]
+BALLAST_MAX_USABLE = 4096
+
+
 def _fill_first_free_list_page(connection: Connection, usable: int) -> None:
     """Leave the free-list page that pages are handed out from full.
 
@@ -210,40 +241,53 @@ def _fill_first_free_list_page(connection: Connection, usable: int) -> None:
     pages: after a scrub, anything from none to all. A page that few use up soon, and when it is
     handed out its stale list of the pages handed out since the scrub (their order) stays in the
     unused end of the row that takes it. So a ballast row, `page_ballast`, holds just so many
-    pages that the free count is a multiple of a full page's worth, and the first page is full: it
-    takes over 4 MiB of new rows between two upkeep runs to use it up. The ballast holds fewer than
-    one page's worth (4 MiB at most) and only zeroes."""
-    free, held = _free_and_ballast(connection, usable)
-    if held is None and free < usable // 4 - 7:
-        return  # too few free pages to fill one: all of them stay free
-    # Made first: its own page comes from the free list.
-    connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS page_ballast (id INTEGER PRIMARY KEY, filler BLOB)")
-    free, held = _free_and_ballast(connection, usable)
-    wanted = free + (held or 0) - _free_once_filled(connection, usable)
+    pages that the free count is a multiple of a full page's worth, and the first page is full: at
+    4 KiB it takes over 4 MiB of new rows between two upkeep runs to use it up. The ballast holds
+    fewer than one page's worth, only zeroes. Not made at pages over 4 KiB (see above)."""
+    if usable > BALLAST_MAX_USABLE:
+        return
+    per_page = usable // 4 - 7  # a free-list page and the pages it lists
+    held = _ballast(connection, usable)
+    if held is None:
+        kind = connection.exec_driver_sql("SELECT type FROM sqlite_schema WHERE name = 'page_ballast'").scalar()
+        if kind in ("table", "view", "index", "trigger"):
+            connection.exec_driver_sql(f"DROP {kind.upper()} page_ballast")  # not one made here
+        if connection.exec_driver_sql("PRAGMA freelist_count").scalar_one() < per_page:
+            return  # too few free pages to fill one: all of them stay free
+        # Made first: its own page comes from the free list.
+        connection.exec_driver_sql("CREATE TABLE page_ballast (id INTEGER PRIMARY KEY, filler BLOB)")
+    total = connection.exec_driver_sql("PRAGMA freelist_count").scalar_one() + (held or 0)
+    wanted = total % per_page if total >= per_page else 0
     if held != wanted:
         # Rewriting the row frees its pages and takes `wanted` from the free list again.
         connection.exec_driver_sql("INSERT OR REPLACE INTO page_ballast VALUES (1, zeroblob(?))",
                                    (_filling(usable, wanted),))
 
 
-def _free_and_ballast(connection: Connection, usable: int) -> tuple[int, int | None]:
-    """The free count, and the pages the ballast row holds (None: no row yet)."""
-    free = connection.exec_driver_sql("PRAGMA freelist_count").scalar_one()
-    if not connection.exec_driver_sql("SELECT 1 FROM sqlite_schema WHERE name = 'page_ballast'").scalar():
-        return free, None
-    length = connection.exec_driver_sql("SELECT length(filler) FROM page_ballast WHERE id = 1").scalar()
-    if length is None:
-        return free, None
-    per_page = usable // 4 - 7
-    return free, next((n for n in range(per_page) if _filling(usable, n) == length), None)
+def _ballast(connection: Connection, usable: int) -> int | None:
+    """The pages the ballast row holds; None if there is none, or none as made here (a view, other
+    columns, other rows, a length that no number of pages gives: made by hand, say)."""
+    kind = connection.exec_driver_sql("SELECT type FROM sqlite_schema WHERE name = 'page_ballast'").scalar()
+    if kind != "table":
+        return None
+    columns = [(row[1], row[2].upper(), row[5])
+               for row in connection.exec_driver_sql("PRAGMA table_info(page_ballast)")]
+    if columns != BALLAST_COLUMNS:
+        return None
+    rows = connection.exec_driver_sql("SELECT id, length(filler) FROM page_ballast LIMIT 2").all()
+    if len(rows) != 1 or rows[0][0] != 1 or rows[0][1] is None:
+        return None
+    return next((n for n in range(usable // 4 - 7) if _filling(usable, n) == rows[0][1]), None)
 
 
 def _free_once_filled(connection: Connection, usable: int) -> int:
     """The free count once the ballast is set: the free pages and the ballast's, down to a
     multiple of a full free-list page's worth (all of them, while fewer than that)."""
-    free, held = _free_and_ballast(connection, usable)
-    total = free + (held or 0)
-    per_page = usable // 4 - 7  # a free-list page and the pages it lists
+    free = connection.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+    if usable > BALLAST_MAX_USABLE:
+        return free
+    total = free + (_ballast(connection, usable) or 0)
+    per_page = usable // 4 - 7
     return total - total % per_page if total >= per_page else total
 
 

@@ -18,7 +18,8 @@ class FreeList:
 def free_list(path: Path) -> FreeList:
     """The free list of a SQLite file, read from the file itself (empty the WAL first)."""
     data = path.read_bytes()
-    page_size = int.from_bytes(data[16:18], "big") or 65536
+    page_size = int.from_bytes(data[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size  # the header's way of writing 65,536
     found = FreeList([], [], [], [])
     trunk = int.from_bytes(data[32:36], "big")
     while trunk:

@@ -4,6 +4,7 @@ import random
 import sqlite3
 import struct
 import time
+from contextlib import closing
 from itertools import pairwise
 
 import pytest
@@ -199,6 +200,56 @@ def test_scrubs_and_refills_leave_the_free_list_page_pages_come_from_full(engine
         assert len(held[0]) < 1017 * 4096  # ...of less than a full free-list page's worth
         assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
         assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() > 8
+
+
+def _scrub_after_tips(engine, database, rng) -> list[int]:
+    """Tips, then a scrub: the counts of the free-list pages, the first first."""
+    with engine.begin() as connection:
+        for _ in range(rng.randint(1, 400)):
+            connection.exec_driver_sql("INSERT INTO t VALUES (randomblob(?))", (rng.randint(100, 20_000),))
+    keep_pages_shuffled(engine, scrub=True)
+    assert truncate_wal(engine)
+    return free_list(database).counts
+
+
+@pytest.mark.parametrize("by_hand", [
+    "CREATE VIEW page_ballast AS SELECT 1 AS filler",
+    "CREATE TABLE page_ballast (id INTEGER PRIMARY KEY, filler BLOB, note TEXT)",
+    "CREATE TABLE page_ballast (id INTEGER PRIMARY KEY, filler BLOB); "
+    "INSERT INTO page_ballast VALUES (1, zeroblob(9000)), (2, zeroblob(90000))",
+])
+def test_a_ballast_made_by_hand_is_replaced_and_the_reserve_kept(engine, tmp_path, by_hand):
+    database = tmp_path / "tipline.sqlite3"
+    with engine.begin() as connection:
+        for statement in by_hand.split("; "):
+            connection.exec_driver_sql(statement)
+    rng = random.Random(7)
+    for _ in range(3):
+        assert _scrub_after_tips(engine, database, rng)[0] == 1016
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM page_ballast").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA freelist_count").scalar() >= RESERVE_LOW
+
+
+def test_pages_with_reserved_bytes_leave_the_first_free_list_page_full_too(tmp_path):
+    database = tmp_path / "tipline.sqlite3"
+    with closing(sqlite3.connect(database)) as connection:  # a new file: its first page only
+        connection.execute("PRAGMA user_version=1")
+        connection.commit()
+    header = bytearray(database.read_bytes())
+    header[20] = 32  # bytes reserved at the end of every page (as an extension may ask)
+    header[105:107] = (4096 - 32).to_bytes(2, "big")  # the empty first page's content starts there
+    database.write_bytes(bytes(header))
+    engine = make_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (b BLOB)")
+    rng = random.Random(8)
+    for _ in range(3):
+        counts = _scrub_after_tips(engine, database, rng)
+        assert counts == [(4096 - 32) // 4 - 8] * len(counts)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    engine.dispose()
 
 
 def test_the_ballast_is_not_taken_for_a_model_the_migrations_forgot(tmp_path):
