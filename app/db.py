@@ -160,7 +160,12 @@ def truncate_wal(engine: Engine, *, wait_ms: int = 250) -> bool:
 # bracket each between two inspector actions. So a reserve of free pages is kept, freed in a
 # random order: SQLite takes a new page from the free list first, so pages are handed out in an
 # order that says nothing of time. 12 MiB at 4 KiB pages, refilled when half is used.
-RESERVE_PAGES = 3 * 1017  # three free-list pages' worth, see _fill_first_free_list_page
+def _free_list_page_worth(usable: int) -> int:
+    """A full free-list page and the pages it lists (SQLite lists at most usable / 4 - 8)."""
+    return usable // 4 - 7
+
+
+RESERVE_PAGES = 3 * _free_list_page_worth(4096)  # 3,051: see _fill_first_free_list_page
 RESERVE_LOW = RESERVE_PAGES // 2
 
 
@@ -195,7 +200,7 @@ def keep_pages_shuffled(engine: Engine, *, pages: int = RESERVE_PAGES, low: int 
             if _free_once_filled(connection, usable) < low:
                 rows = pages
             elif scrub:
-                rows = usable // 4  # a free-list page lists at most usable / 4 - 2 pages
+                rows = usable // 4  # more than a free-list page's worth
             else:  # another process refilled it while this one waited
                 connection.rollback()
                 return 0
@@ -246,7 +251,7 @@ def _fill_first_free_list_page(connection: Connection, usable: int) -> None:
     fewer than one page's worth, only zeroes. Not made at pages over 4 KiB (see above)."""
     if usable > BALLAST_MAX_USABLE:
         return
-    per_page = usable // 4 - 7  # a free-list page and the pages it lists
+    per_page = _free_list_page_worth(usable)
     held = _ballast(connection, usable)
     if held is None:
         kind = connection.exec_driver_sql("SELECT type FROM sqlite_schema WHERE name = 'page_ballast'").scalar()
@@ -257,7 +262,7 @@ def _fill_first_free_list_page(connection: Connection, usable: int) -> None:
         # Made first: its own page comes from the free list.
         connection.exec_driver_sql("CREATE TABLE page_ballast (id INTEGER PRIMARY KEY, filler BLOB)")
     total = connection.exec_driver_sql("PRAGMA freelist_count").scalar_one() + (held or 0)
-    wanted = total % per_page if total >= per_page else 0
+    wanted = total - _left_free(total, usable)
     if held != wanted:
         # Rewriting the row frees its pages and takes `wanted` from the free list again.
         connection.exec_driver_sql("INSERT OR REPLACE INTO page_ballast VALUES (1, zeroblob(?))",
@@ -277,18 +282,22 @@ def _ballast(connection: Connection, usable: int) -> int | None:
     rows = connection.exec_driver_sql("SELECT id, length(filler) FROM page_ballast LIMIT 2").all()
     if len(rows) != 1 or rows[0][0] != 1 or rows[0][1] is None:
         return None
-    return next((n for n in range(usable // 4 - 7) if _filling(usable, n) == rows[0][1]), None)
+    return next((n for n in range(_free_list_page_worth(usable)) if _filling(usable, n) == rows[0][1]), None)
 
 
 def _free_once_filled(connection: Connection, usable: int) -> int:
-    """The free count once the ballast is set: the free pages and the ballast's, down to a
-    multiple of a full free-list page's worth (all of them, while fewer than that)."""
+    """The free count once the ballast is set (_left_free of the free pages and the ballast's)."""
     free = connection.exec_driver_sql("PRAGMA freelist_count").scalar_one()
     if usable > BALLAST_MAX_USABLE:
         return free
-    total = free + (_ballast(connection, usable) or 0)
-    per_page = usable // 4 - 7
-    return total - total % per_page if total >= per_page else total
+    return _left_free(free + (_ballast(connection, usable) or 0), usable)
+
+
+def _left_free(pages: int, usable: int) -> int:
+    """Of `pages` free or in the ballast, those left free: down to a multiple of a free-list
+    page's worth (all of them, while fewer than that)."""
+    worth = _free_list_page_worth(usable)
+    return pages - pages % worth if pages >= worth else pages
 
 
 def written_since_emptied(engine: Engine) -> bool:

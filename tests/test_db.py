@@ -21,7 +21,7 @@ from app.db import (
     truncate_wal,
 )
 from app.install.services import alembic_config, migrate
-from tests.sqlite_pages import free_list
+from tests.sqlite_pages import FreeList, free_list
 
 
 @pytest.fixture
@@ -176,6 +176,16 @@ def test_a_scrub_rewrites_the_free_list_page_that_lists_what_was_handed_out(engi
     assert free_list(database).stale == []
 
 
+def _scrub_after_tips(engine, database, rng) -> tuple[int, FreeList]:
+    """Tips, of any size and in any number, then a scrub: the pages it took, and the free list."""
+    with engine.begin() as connection:
+        for _ in range(rng.randint(1, 400)):
+            connection.exec_driver_sql("INSERT INTO t VALUES (randomblob(?))", (rng.randint(100, 20_000),))
+    taken = keep_pages_shuffled(engine, scrub=True)
+    assert truncate_wal(engine)
+    return taken, free_list(database)
+
+
 def test_scrubs_and_refills_leave_the_free_list_page_pages_come_from_full(engine, tmp_path):
     # A free-list page that lists few pages is used up, and then handed out itself, by the next few
     # tips; its stale list of what it handed out then stays in the unused end of the row that takes
@@ -184,12 +194,8 @@ def test_scrubs_and_refills_leave_the_free_list_page_pages_come_from_full(engine
     rng = random.Random(6)
     taken = set()
     for _ in range(8):
-        with engine.begin() as connection:  # tips, of any size, in any number
-            for _ in range(rng.randint(1, 400)):
-                connection.exec_driver_sql("INSERT INTO t VALUES (randomblob(?))", (rng.randint(100, 20_000),))
-        taken.add(keep_pages_shuffled(engine, scrub=True))
-        assert truncate_wal(engine)
-        free = free_list(database)
+        pages, free = _scrub_after_tips(engine, database, rng)
+        taken.add(pages)
         assert free.counts == [1016] * len(free.trunks)
         assert free.stale == []
         assert len(free.trunks) + len(free.leaves) >= RESERVE_LOW
@@ -200,16 +206,6 @@ def test_scrubs_and_refills_leave_the_free_list_page_pages_come_from_full(engine
         assert len(held[0]) < 1017 * 4096  # ...of less than a full free-list page's worth
         assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
         assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() > 8
-
-
-def _scrub_after_tips(engine, database, rng) -> list[int]:
-    """Tips, then a scrub: the counts of the free-list pages, the first first."""
-    with engine.begin() as connection:
-        for _ in range(rng.randint(1, 400)):
-            connection.exec_driver_sql("INSERT INTO t VALUES (randomblob(?))", (rng.randint(100, 20_000),))
-    keep_pages_shuffled(engine, scrub=True)
-    assert truncate_wal(engine)
-    return free_list(database).counts
 
 
 @pytest.mark.parametrize("by_hand", [
@@ -225,7 +221,7 @@ def test_a_ballast_made_by_hand_is_replaced_and_the_reserve_kept(engine, tmp_pat
             connection.exec_driver_sql(statement)
     rng = random.Random(7)
     for _ in range(3):
-        assert _scrub_after_tips(engine, database, rng)[0] == 1016
+        assert _scrub_after_tips(engine, database, rng)[1].counts[0] == 1016
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM page_ballast").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA freelist_count").scalar() >= RESERVE_LOW
@@ -245,7 +241,7 @@ def test_pages_with_reserved_bytes_leave_the_first_free_list_page_full_too(tmp_p
         connection.exec_driver_sql("CREATE TABLE t (b BLOB)")
     rng = random.Random(8)
     for _ in range(3):
-        counts = _scrub_after_tips(engine, database, rng)
+        counts = _scrub_after_tips(engine, database, rng)[1].counts
         assert counts == [(4096 - 32) // 4 - 8] * len(counts)
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
