@@ -83,10 +83,12 @@ def create_reporter_app(config: dict[str, Any] | None = None) -> Flask:
 
 def create_inspector_app(config: dict[str, Any] | None = None) -> Flask:
     app = _create_app("inspector", "tl_i", config)
+    from app.analytics.services import derive_facts
     from app.triage.index import TipIndex
 
     app.request_class = inputs.BoundedRequest
-    index = app.extensions["tipline_index"] = TipIndex(idle_seconds=app.config["SESSION_IDLE_MINUTES"] * 60)
+    index = app.extensions["tipline_index"] = TipIndex(idle_seconds=app.config["SESSION_IDLE_MINUTES"] * 60,
+                                                       complete=derive_facts)
     app.before_request(index.sweep)
     from app.admin.views import bp as admin_bp
     from app.analytics.views import bp as analytics_bp

@@ -62,9 +62,12 @@ def _logout(client) -> None:
 
 
 def timed_get(client, path: str) -> float:
+    """Seconds until the page is there. The response is then closed, as a server does once it has
+    sent it (what the app does after that, such as completing a new index entry, runs then)."""
     start = time.perf_counter()
     response = client.get(path)
     elapsed = time.perf_counter() - start
+    response.close()
     if response.status_code != 200:
         raise RuntimeError(f"{path} answered {response.status_code}")
     return elapsed

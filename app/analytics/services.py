@@ -9,10 +9,12 @@ Functions take the session and the keys; nothing here commits.
 
 import math
 import statistics
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 from flask_babel import gettext as _
@@ -169,6 +171,8 @@ def scoped_tips(db: Session, keys: OfficeKeys, filters: Filters) -> list[Indexed
     decrypted index (app/triage/index.py), so later views cost no decryption at all."""
     if not keys:
         return []
+    if filters.office_id is None and filters.date_from is None and filters.date_to is None:
+        return tips_for(db, keys)
     return [
         tip for tip in tips_for(db, keys)
         if (filters.office_id is None or tip.office_id == filters.office_id)
@@ -226,7 +230,10 @@ def usable_hours(value: Any) -> tuple[float | None, bool]:
     """(hours to count, flagged). None for no answer or an unusable one; flagged above the cap."""
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return None, False
-    hours = float(value)
+    try:
+        hours = float(value)
+    except OverflowError:  # an integer past float's range: no one works that long
+        return None, False
     if not math.isfinite(hours) or hours < 0:
         return None, False
     if hours > HOURS_CAP:
@@ -296,7 +303,10 @@ class _Groups:
             row = self.rows[key] = Row(key=key, label="")
         row.count += times
         if spelling is not None:
-            self.spellings.setdefault(key, Counter())[spelling] += times
+            spellings = self.spellings.get(key)
+            if spellings is None:
+                spellings = self.spellings[key] = Counter()
+            spellings[spelling] += times
         if hours is not None:
             row.hours += hours * times
             row.hours_tips += times
@@ -486,6 +496,25 @@ def _derive(tips: list[IndexedTip]) -> None:
         tip.derived = _Facts(hours_share, codes, platform_share, body[0], body[1], province)
 
 
+_deriving = threading.Lock()
+
+
+def derive_facts(tips: list[IndexedTip]) -> None:
+    """Facts for the tips that have none yet. The index runs this on a large new entry in a thread
+    of its own, once the view that built the entry has its rows (app/__init__.py); a dashboard
+    that comes meanwhile waits for it here rather than doing the same work at the same time.
+    100,000 facts are made, none in a cycle (not long_lived: a full collection would walk the whole
+    index again for a tenth of its objects)."""
+    with _deriving, without_cyclic_gc():
+        _derive(tips)
+
+
+# C-level reads of each tip's facts: a generator expression per group would be a Python step per tip.
+_DERIVED = attrgetter("derived")
+_F_HOURS, _F_BURDENS, _F_PLATFORM, _F_BODY, _F_LEVEL, _F_PROVINCE = (
+    attrgetter(name) for name in ("hours", "burdens", "platform", "body", "level", "province"))
+
+
 def dashboard(db: Session, keys: OfficeKeys, filters: Filters) -> Dashboard:
     """Every aggregate of the dashboard, from the session's decrypted index.
 
@@ -493,17 +522,15 @@ def dashboard(db: Session, keys: OfficeKeys, filters: Filters) -> Dashboard:
     counted by one C-level Counter over the tips' interned shares, then fed once per distinct share."""
     tips = scoped_tips(db, keys, filters)
     total = scoped_total(db, keys, filters)
-    if any(not isinstance(tip.derived, _Facts) for tip in tips):
-        # The first view after a build makes 100,000 facts, none in a cycle. (Not long_lived: a
-        # full collection would walk the whole index again for a tenth of its objects.)
-        with without_cyclic_gc():
-            _derive(tips)
-    facts: list[_Facts] = [tip.derived for tip in tips]  # type: ignore[misc]
+    facts: list[_Facts] = list(map(_DERIVED, tips))
+    if None in facts:  # only analytics sets `derived`, and only to _Facts
+        derive_facts(tips)
+        facts = list(map(_DERIVED, tips))
 
     burden, platforms, levels, bodies, regions = _Groups(), _Groups(), _Groups(), _Groups(), _Groups()
     hours_summary = HoursSummary()
     hours_total = 0.0
-    for share, n in Counter(f.hours for f in facts).items():
+    for share, n in Counter(map(_F_HOURS, facts)).items():
         if share.hours is not None:
             hours_total += share.hours * n
             hours_summary.tips += n
@@ -511,15 +538,15 @@ def dashboard(db: Session, keys: OfficeKeys, filters: Filters) -> Dashboard:
         elif share.key == "invalid":
             hours_summary.invalid += n
     hours_summary.total = round(hours_total, 1)
-    for codes, n in Counter(f.burdens for f in facts).items():
+    for codes, n in Counter(map(_F_BURDENS, facts)).items():
         for code in codes:
             burden.add(code, times=n)
-    for group, shares in ((platforms, Counter(f.platform for f in facts)), (bodies, Counter(f.body for f in facts))):
+    for group, shares in ((platforms, Counter(map(_F_PLATFORM, facts))), (bodies, Counter(map(_F_BODY, facts)))):
         for share, n in shares.items():
             group.add(share.key, share.spelling, share.hours, share.capped, times=n)
-    for level, n in Counter(f.level for f in facts).items():
+    for level, n in Counter(map(_F_LEVEL, facts)).items():
         levels.add(level, times=n)
-    for province, n in Counter(f.province for f in facts).items():
+    for province, n in Counter(map(_F_PROVINCE, facts)).items():
         regions.add(province, times=n)
 
     def burden_label(key: str, _spelling: str) -> str:

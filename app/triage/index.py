@@ -13,10 +13,11 @@ and cryptography holds the GIL, so the first build forks one process per core). 
 """
 
 import gc
+import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -33,6 +34,7 @@ from app.reporting.services import CONTENT, TipContent
 
 OfficeKeys = dict[int, crypto.PrivateKey]
 PARALLEL_THRESHOLD = 4000
+log = logging.getLogger(__name__)
 
 _CLEAR = (Tip.id, Tip.office_id, Tip.office_key_id, Tip.status, Tip.received_on, Tip.updated_on,
           Tip.closed_on, Tip.assignee_id, Tip.duplicate_of_id, Tip.revision)
@@ -340,8 +342,13 @@ class _Entry:
 
 
 class TipIndex:
-    def __init__(self, idle_seconds: float) -> None:
+    def __init__(self, idle_seconds: float, *,
+                 complete: Callable[[list[IndexedTip]], object] | None = None) -> None:
+        """complete: more work on the rows of a large new entry (the dashboard's facts), run in a
+        thread of its own once the response of the view that built the entry has been sent (see
+        tips): that view does not wait for it, and a later view finds it done."""
         self.idle_seconds = idle_seconds
+        self.complete = complete
         self._entries: dict[int, _Entry] = {}
         self._lock = threading.Lock()
 
@@ -379,8 +386,12 @@ class TipIndex:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def tips(self, db: Session, keys: OfficeKeys, holder: str) -> list[IndexedTip]:
-        """Every tip the caller's keys open, as summaries; builds or syncs what it must."""
+    def tips(self, db: Session, keys: OfficeKeys, holder: str, *,
+             after_response: Callable[[Callable[[], None]], None] | None = None) -> list[IndexedTip]:
+        """Every tip the caller's keys open, as summaries; builds or syncs what it must.
+
+        after_response: schedules work for when the caller's response has been sent; given it, a
+        large new entry is completed (`complete`) in the background from then on."""
         now = clock.now()
         with self._lock:
             for key_id, entry in self._entries.items():
@@ -390,6 +401,7 @@ class TipIndex:
             revision = db.scalar(select(TipRevision.value).where(TipRevision.id == 1)) or 0
             today = clock.today()
             missing = {k: v for k, v in keys.items() if k not in self._entries}
+            built: list[IndexedTip] = []
             if missing:
                 built = _build(db, missing)
                 by_key: dict[int, list[IndexedTip]] = {k: [] for k in missing}
@@ -403,7 +415,25 @@ class TipIndex:
             for entry in held.values():
                 entry.holders[holder] = now + self.idle_seconds
                 out.extend(entry.rows.values())
-            return out
+        if self.complete is not None and after_response is not None and len(built) >= PARALLEL_THRESHOLD:
+            box = [built]
+            after_response(lambda: self._complete_in_background(box))
+        return out
+
+    def _complete_in_background(self, box: list[list[IndexedTip]]) -> None:
+        complete = self.complete
+        assert complete is not None
+
+        def run() -> None:
+            rows = box.pop()  # the thread's only reference: the rows go when the work is done
+            try:
+                complete(rows)
+            except Exception:  # noqa: BLE001 (a view does the work itself when it needs it)
+                log.exception("completing a new index entry failed")
+            finally:
+                del rows
+
+        threading.Thread(target=run, name="index completion", daemon=True).start()
 
     def _sync(self, db: Session, keys: OfficeKeys, held: dict[int, _Entry], revision: int, today: date) -> None:
         if not held:
@@ -459,4 +489,15 @@ def tips_for(db: Session, keys: OfficeKeys, holder: str | None = None) -> list[I
     index = current_app.extensions.get("tipline_index") if has_app_context() else None
     if index is None or holder is None or not keys:
         return _sharing(_build(db, keys)) if keys else []  # an index entry gives its own shared dict
-    return index.tips(db, keys, holder)
+    return index.tips(db, keys, holder, after_response=_after_response if has_request_context() else None)
+
+
+def _after_response(work: Callable[[], None]) -> None:
+    """Run `work` when the current response is closed: once the server has sent it (and a test
+    client's response when it is closed). A view that fails sends no response that asks for it."""
+    from flask import after_this_request
+
+    @after_this_request
+    def schedule(response):
+        response.call_on_close(work)
+        return response

@@ -15,7 +15,7 @@ BODIES = ["县委宣传部", " 县委宣传部 ", "", "市委组织部", "乡政
 REGIONS = ["河南省周口市", "河南", "", "广东省深圳市南山区", "某县"]
 LEVELS = ["county", "township", "city", "", "bogus"]
 BURDENS = ["checkin_ranking", "app_install", "study_hours", "made_up", "other"]
-ODD = st.one_of(st.none(), st.integers(-3, 200), st.booleans(), st.lists(st.integers(), max_size=2), st.text(max_size=3))
+ODD = st.one_of(st.none(), st.integers(-3, 200), st.just(10**400), st.booleans(), st.lists(st.integers(), max_size=2), st.text(max_size=3))
 
 
 def field(choices):

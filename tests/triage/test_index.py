@@ -1,6 +1,8 @@
 """The decrypted tip index: right contents, incremental sync, parallel build, and a lifetime bounded
 by the sessions that hold it."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -290,3 +292,84 @@ def _holders_of(text: str) -> set[str]:
                 found.add(type(holder).__name__)
                 break
     return found
+
+
+def _completions() -> list:
+    return [t for t in threading.enumerate() if t.name == "index completion"]
+
+
+def _finish_completions() -> None:
+    for thread in _completions():
+        thread.join(30)
+    assert not _completions()
+
+
+def test_a_large_new_entry_gets_its_facts_once_its_view_has_been_sent(inspector, tips, monkeypatch):
+    """The queue's first view does not wait for the dashboard's facts: they are made after its
+    response is sent, so the dashboard that follows counts at once."""
+    from app.analytics import services as analytics
+
+    monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
+    for i in range(5):
+        tips.create(platform=f"平台{i}")
+    assert inspector.login().status_code in (302, 303)
+    real, made_by = analytics._derive, []
+
+    def derive(rows):
+        made_by.append((threading.current_thread().name, sum(row.derived is None for row in rows)))
+        real(rows)
+
+    monkeypatch.setattr(analytics, "_derive", derive)
+    response = inspector.client.get("/", buffered=False)  # as a server holds it until it has sent it
+    assert response.status_code == 200
+    assert made_by == [] and not _completions()  # nothing before the response is sent
+    response.close()  # what the server does once the page has gone out
+    _finish_completions()
+    assert made_by == [("index completion", 5)]
+    index = inspector.client.application.extensions["tipline_index"]
+    rows = [row for entry in index._entries.values() for row in entry.rows.values()]
+    assert len(rows) == 5 and all(isinstance(row.derived, analytics._Facts) for row in rows)
+    page = inspector.client.get("/analytics/").get_data(as_text=True)
+    assert made_by == [("index completion", 5)]  # the dashboard found every fact made
+    assert all(f"平台{i}" in page for i in range(5))
+
+
+def test_a_dashboard_during_the_completion_waits_for_it_rather_than_doing_it_twice(inspector, tips, monkeypatch):
+    from app.analytics import services as analytics
+
+    monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
+    for i in range(6):
+        tips.create(platform=f"平台{i}")
+    assert inspector.login().status_code in (302, 303)
+    real, made_by, started = analytics._derive, [], threading.Event()
+
+    def slow_derive(rows):
+        made_by.append((threading.current_thread().name, sum(row.derived is None for row in rows)))
+        if threading.current_thread().name == "index completion":
+            started.set()
+            time.sleep(0.5)  # the dashboard below comes meanwhile
+        real(rows)
+
+    monkeypatch.setattr(analytics, "_derive", slow_derive)
+    inspector.client.get("/").close()
+    assert started.wait(10)
+    assert inspector.client.get("/analytics/").status_code == 200
+    _finish_completions()
+    assert made_by[0] == ("index completion", 6)
+    assert sum(n for _name, n in made_by) == 6  # each tip's facts made once: the view waited
+
+
+def test_no_decrypted_text_outlives_the_session_after_a_completed_entry(inspector, tips, monkeypatch):
+    import gc
+
+    monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
+    marker = "绝密平台-后台补全-5c1e"
+    for _ in range(3):
+        tips.create(platform=marker)
+    assert inspector.login().status_code in (302, 303)
+    inspector.client.get("/").close()
+    _finish_completions()
+    assert inspector.client.get("/analytics/").status_code == 200
+    inspector.logout()
+    gc.collect()
+    assert _holders_of(marker) == set()
