@@ -501,8 +501,9 @@ _deriving = threading.Lock()
 
 def derive_facts(tips: list[IndexedTip]) -> None:
     """Facts for the tips that have none yet. The index runs this on a large new entry in a thread
-    of its own, once the view that built the entry has its rows (app/__init__.py); a dashboard
-    that comes meanwhile waits for it here rather than doing the same work at the same time.
+    of its own, a chunk at a time, once the view that built the entry has been sent
+    (app/__init__.py); a dashboard that comes meanwhile waits for the chunk under way here rather
+    than doing the same work at the same time.
     100,000 facts are made, none in a cycle (not long_lived: a full collection would walk the whole
     index again for a tenth of its objects)."""
     with _deriving, without_cyclic_gc():
@@ -523,7 +524,7 @@ def dashboard(db: Session, keys: OfficeKeys, filters: Filters) -> Dashboard:
     tips = scoped_tips(db, keys, filters)
     total = scoped_total(db, keys, filters)
     facts: list[_Facts] = list(map(_DERIVED, tips))
-    if None in facts:  # only analytics sets `derived`, and only to _Facts
+    while None in facts:  # only analytics sets `derived`, and only to _Facts (None again: a shred meanwhile)
         derive_facts(tips)
         facts = list(map(_DERIVED, tips))
 

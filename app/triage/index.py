@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from app.reporting.services import CONTENT, TipContent
 
 OfficeKeys = dict[int, crypto.PrivateKey]
 PARALLEL_THRESHOLD = 4000
+COMPLETION_CHUNK = 5000  # rows per step of the background completion (~7 ms)
 log = logging.getLogger(__name__)
 
 _CLEAR = (Tip.id, Tip.office_id, Tip.office_key_id, Tip.status, Tip.received_on, Tip.updated_on,
@@ -317,7 +319,7 @@ def _sharing(rows: list[IndexedTip]) -> list[IndexedTip]:
 
 
 class _Entry:
-    __slots__ = ("rows", "revision", "synced_on", "holders", "shared")
+    __slots__ = ("rows", "revision", "synced_on", "holders", "shared", "__weakref__")
 
     def __init__(self, rows: list[IndexedTip], revision: int, synced_on: date) -> None:
         self.rows = {row.id: row for row in rows}
@@ -333,8 +335,10 @@ class _Entry:
 
     def renew_shared(self) -> None:
         """Forget everything derived from the rows (some were shredded): a new dict rather than a
-        cleared one, so that a dashboard deriving facts in another thread meanwhile writes into
-        the old dict, which goes when it is done, never into the entry's."""
+        cleared one. A derivation running meanwhile in another thread (a dashboard, the background
+        completion) may still give a row facts with shares from the old dict; they hold that row's
+        own values only, and the counts add them up by key, so nothing shredded stays and nothing
+        is counted wrong."""
         self.shared = {}
         for row in self.rows.values():
             row.shared = self.shared
@@ -416,22 +420,35 @@ class TipIndex:
                 entry.holders[holder] = now + self.idle_seconds
                 out.extend(entry.rows.values())
         if self.complete is not None and after_response is not None and len(built) >= PARALLEL_THRESHOLD:
-            box = [built]
-            after_response(lambda: self._complete_in_background(box))
+            # Weakly, and the tip ids only: the rows must not outlive the entry's holders while
+            # the response waits to be sent or the work waits its turn.
+            new = [(key_id, weakref.ref(self._entries[key_id]), list(self._entries[key_id].rows))
+                   for key_id in missing]
+            after_response(lambda: self._complete_in_background(new))
         return out
 
-    def _complete_in_background(self, box: list[list[IndexedTip]]) -> None:
+    def _complete_in_background(self, entries: list[tuple[int, "weakref.ref[_Entry]", list[str]]]) -> None:
         complete = self.complete
         assert complete is not None
 
         def run() -> None:
-            rows = box.pop()  # the thread's only reference: the rows go when the work is done
+            # A chunk at a time, and only while the entry is still this index's: once its last
+            # holder has gone (a logout, idle, a revoked key), the rest of it is not kept alive
+            # for the work. A view that needs the work meanwhile does what is left itself.
             try:
-                complete(rows)
-            except Exception:  # noqa: BLE001 (a view does the work itself when it needs it)
-                log.exception("completing a new index entry failed")
-            finally:
-                del rows
+                for key_id, ref, ids in entries:
+                    for start in range(0, len(ids), COMPLETION_CHUNK):
+                        entry = ref()
+                        if entry is None or self._entries.get(key_id) is not entry:
+                            break
+                        chunk = [row for row in map(entry.rows.get, ids[start:start + COMPLETION_CHUNK])
+                                 if row is not None]
+                        del entry
+                        complete(chunk)
+                        del chunk
+            except Exception as error:  # noqa: BLE001 (a view does the work itself when it needs it)
+                # The class only: a message or a traceback could quote what was decrypted.
+                log.warning("completing a new index entry failed (%s)", type(error).__name__)
 
         threading.Thread(target=run, name="index completion", daemon=True).start()
 
@@ -494,10 +511,12 @@ def tips_for(db: Session, keys: OfficeKeys, holder: str | None = None) -> list[I
 
 def _after_response(work: Callable[[], None]) -> None:
     """Run `work` when the current response is closed: once the server has sent it (and a test
-    client's response when it is closed). A view that fails sends no response that asks for it."""
+    client's response when it is closed). Not after an error page: a view that failed may come
+    again, and then it asks again."""
     from flask import after_this_request
 
     @after_this_request
     def schedule(response):
-        response.call_on_close(work)
+        if response.status_code < 400:
+            response.call_on_close(work)
         return response

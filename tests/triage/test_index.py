@@ -359,6 +359,58 @@ def test_a_dashboard_during_the_completion_waits_for_it_rather_than_doing_it_twi
     assert sum(n for _name, n in made_by) == 6  # each tip's facts made once: the view waited
 
 
+def test_a_logout_during_the_completion_stops_it_and_keeps_nothing(inspector, tips, monkeypatch):
+    """The background work holds the entry weakly and a chunk at a time: once the last holder has
+    gone, the rest is neither derived nor kept alive."""
+    import gc
+
+    from app.analytics import services as analytics
+
+    monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(index_module, "COMPLETION_CHUNK", 2)
+    marker = "绝密平台-补全中登出-91d2"
+    for _ in range(6):
+        tips.create(platform=marker)
+    assert inspector.login().status_code in (302, 303)
+    real, chunks, started, go_on = analytics._derive, [], threading.Event(), threading.Event()
+
+    def slow_derive(rows):
+        chunks.append(len(rows))
+        if len(chunks) == 1:
+            started.set()
+            assert go_on.wait(10)  # the inspector logs out while the first chunk is under way
+        real(rows)
+
+    monkeypatch.setattr(analytics, "_derive", slow_derive)
+    inspector.client.get("/").close()
+    assert started.wait(10)
+    inspector.logout()
+    gc.collect()
+    # Only the chunk under way is still alive (the work never held the whole entry).
+    assert _contents_with_platform(marker) == 2
+    go_on.set()
+    _finish_completions()
+    assert chunks == [2]
+    gc.collect()
+    assert _holders_of(marker) == set()
+
+
+def test_a_response_still_being_sent_keeps_no_summary_alive_after_logout(inspector, tips, monkeypatch):
+    """The work waits for the response to be sent, holding only tip ids and the entry weakly: a
+    slow client keeps no decrypted row alive past the session."""
+    monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
+    marker = "绝密平台-慢客户端-3b7f"
+    for _ in range(3):
+        tips.create(platform=marker)
+    assert inspector.login().status_code in (302, 303)
+    response = inspector.client.get("/", buffered=False)  # not sent yet
+    assert response.status_code == 200
+    inspector.logout()
+    assert _contents_with_platform(marker) == 0
+    response.close()
+    _finish_completions()
+
+
 def test_no_decrypted_text_outlives_the_session_after_a_completed_entry(inspector, tips, monkeypatch):
     import gc
 
@@ -373,3 +425,18 @@ def test_no_decrypted_text_outlives_the_session_after_a_completed_entry(inspecto
     inspector.logout()
     gc.collect()
     assert _holders_of(marker) == set()
+
+
+def _contents_with_platform(platform: str) -> int:
+    """How many decrypted summaries with this platform are alive, after a collection (no closure:
+    see _holders_of)."""
+    import gc
+
+    gc.collect()
+    from app.reporting.services import TipContent
+
+    count = 0
+    for o in gc.get_objects():
+        if type(o) is TipContent and o.platform == platform:
+            count += 1
+    return count
