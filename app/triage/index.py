@@ -419,12 +419,11 @@ class TipIndex:
             for entry in held.values():
                 entry.holders[holder] = now + self.idle_seconds
                 out.extend(entry.rows.values())
-        if self.complete is not None and after_response is not None and len(built) >= PARALLEL_THRESHOLD:
-            # Weakly, and the tip ids only: the rows must not outlive the entry's holders while
-            # the response waits to be sent or the work waits its turn.
-            new = [(key_id, weakref.ref(self._entries[key_id]), list(self._entries[key_id].rows))
-                   for key_id in missing]
-            after_response(lambda: self._complete_in_background(new))
+            if self.complete is not None and after_response is not None and len(built) >= PARALLEL_THRESHOLD:
+                # Weakly, and the tip ids only: the rows must not outlive the entry's holders while
+                # the response waits to be sent or the work waits its turn.
+                new = [(key_id, weakref.ref(held[key_id]), list(held[key_id].rows)) for key_id in missing]
+                after_response(lambda: self._complete_in_background(new))
         return out
 
     def _complete_in_background(self, entries: list[tuple[int, "weakref.ref[_Entry]", list[str]]]) -> None:
