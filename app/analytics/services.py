@@ -504,8 +504,9 @@ def derive_facts(tips: list[IndexedTip]) -> None:
     of its own, a chunk at a time, once the view that built the entry has been sent
     (app/__init__.py); a dashboard that comes meanwhile waits for the chunk under way here rather
     than doing the same work at the same time.
-    100,000 facts are made, none in a cycle (not long_lived: a full collection would walk the whole
-    index again for a tenth of its objects)."""
+
+    At 100,000 tips, 100,000 facts are made, none in a cycle (not long_lived: a full collection
+    would walk the whole index again for a tenth of its objects)."""
     with _deriving, without_cyclic_gc():
         _derive(tips)
 

@@ -510,8 +510,8 @@ def tips_for(db: Session, keys: OfficeKeys, holder: str | None = None) -> list[I
 
 def _after_response(work: Callable[[], None]) -> None:
     """Run `work` when the current response is closed: once the server has sent it (and a test
-    client's response when it is closed). Not after an error page: a view that failed may come
-    again, and then it asks again."""
+    client's response when it is closed). Not after an error page (Flask runs after_this_request
+    on those too): the work is skipped, and a dashboard that needs it does it itself."""
     from flask import after_this_request
 
     @after_this_request

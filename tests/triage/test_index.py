@@ -385,7 +385,6 @@ def test_a_logout_during_the_completion_stops_it_and_keeps_nothing(inspector, ti
     inspector.client.get("/").close()
     assert started.wait(10)
     inspector.logout()
-    gc.collect()
     # Only the chunk under way is still alive (the work never held the whole entry).
     assert _contents_with_platform(marker) == 2
     go_on.set()
@@ -432,9 +431,9 @@ def _contents_with_platform(platform: str) -> int:
     see _holders_of)."""
     import gc
 
-    gc.collect()
     from app.reporting.services import TipContent
 
+    gc.collect()
     count = 0
     for o in gc.get_objects():
         if type(o) is TipContent and o.platform == platform:
