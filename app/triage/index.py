@@ -133,12 +133,13 @@ def without_cyclic_gc(*, long_lived: bool = False) -> Iterator[None]:
     would otherwise walk the growing heap again and again while they are made. The collector is
     process-wide: threads count their uses, and the last one out turns it back on.
 
-    long_lived: what is made inside stays (an index entry, its facts). Left in the youngest
-    generation, those million objects would be walked three times over by the collector's next
-    passes (young, middle, old: ~0.3 s at 100,000 tips, in this request or a later one). The last
-    one out runs one full collection instead, which walks them once and leaves them in the oldest
-    generation. (Never gc.freeze: it would also keep whatever garbage cycles are alive at that
-    moment, such as a login form with its password, for the life of the process.)"""
+    long_lived: what is made inside stays (an index entry). Left in the youngest generation, those
+    million objects would be walked three times over by the collector's next passes (young,
+    middle, old: ~0.3 s at 100,000 tips, in this request or a later one). The last one out moves
+    everything alive to the oldest generation instead, without walking anything (gc.freeze then
+    gc.unfreeze: two list splices). Garbage cycles alive at that moment move too, and only a full
+    collection frees them: whoever asks for long_lived must run settle() soon after (the index
+    does, once the view's response has been sent). Nothing is left frozen."""
     global _gc_depth, _gc_was_enabled, _gc_settle
     with _gc_lock:
         if _gc_depth == 0:
@@ -155,9 +156,17 @@ def without_cyclic_gc(*, long_lived: bool = False) -> Iterator[None]:
                 settle, enable = _gc_settle, _gc_was_enabled
                 _gc_settle = False
                 if settle and enable:
-                    gc.collect()
+                    gc.freeze()
+                    gc.unfreeze()
                 if enable:
                     gc.enable()
+
+
+def settle() -> None:
+    """One full collection after long-lived work: it walks the new objects once, frees the garbage
+    cycles that were moved along with them, and becomes the collector's new baseline, so that its
+    next full pass is far off."""
+    gc.collect()
 
 
 # A forked opener sends its share back through a pipe. Pickling 50,000 objects and unpickling them
@@ -259,12 +268,22 @@ def _id_at(fraction: float) -> str:
 
 
 def _build(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
+    rows, large = _build_unsettled(db, keys)
+    if large:
+        settle()
+    return rows
+
+
+def _build_unsettled(db: Session, keys: OfficeKeys) -> tuple[list[IndexedTip], bool]:
+    """(the rows, whether the caller must settle() soon): a large build leaves its objects in the
+    oldest generation unwalked (see without_cyclic_gc). A full collection walks the whole process:
+    worth it for a large index, not for a few hundred tips, which the young generation's passes
+    handle cheaply."""
     key_ids = list(keys)
     total = db.scalar(select(func.count()).select_from(Tip).where(Tip.office_key_id.in_(key_ids))) or 0
-    # A full collection walks the whole process: worth it to settle a large index at once, not
-    # for a few hundred tips, which the young generation's passes handle cheaply.
-    with without_cyclic_gc(long_lived=total >= PARALLEL_THRESHOLD):
-        return _build_rows(db, keys, total)
+    large = total >= PARALLEL_THRESHOLD
+    with without_cyclic_gc(long_lived=large):
+        return _build_rows(db, keys, total), large
 
 
 def _build_rows(db: Session, keys: OfficeKeys, total: int) -> list[IndexedTip]:
@@ -391,11 +410,14 @@ class TipIndex:
     # -- reading ----------------------------------------------------------------------------
 
     def tips(self, db: Session, keys: OfficeKeys, holder: str, *,
-             after_response: Callable[[Callable[[], None]], None] | None = None) -> list[IndexedTip]:
+             after_response: Callable[[Callable[[], None], Callable[[], None]], None] | None = None,
+             ) -> list[IndexedTip]:
         """Every tip the caller's keys open, as summaries; builds or syncs what it must.
 
-        after_response: schedules work for when the caller's response has been sent; given it, a
-        large new entry is completed (`complete`) in the background from then on."""
+        after_response(work, otherwise): schedules `work` for when the caller's response has been
+        sent, or `otherwise` in its place after an error page. Given it, a large new entry is
+        completed (`complete`) in the background from then on, and the collector settles then
+        rather than in the view (see without_cyclic_gc)."""
         now = clock.now()
         with self._lock:
             for key_id, entry in self._entries.items():
@@ -405,30 +427,34 @@ class TipIndex:
             revision = db.scalar(select(TipRevision.value).where(TipRevision.id == 1)) or 0
             today = clock.today()
             missing = {k: v for k, v in keys.items() if k not in self._entries}
-            built: list[IndexedTip] = []
             if missing:
-                built = _build(db, missing)
+                if after_response is None:
+                    built, large = _build(db, missing), False
+                else:
+                    built, large = _build_unsettled(db, missing)
                 by_key: dict[int, list[IndexedTip]] = {k: [] for k in missing}
                 for row in built:
                     by_key[row.office_key_id].append(row)
                 for key_id, rows in by_key.items():
                     self._entries[key_id] = _Entry(rows, revision, today)
+                if large:
+                    assert after_response is not None
+                    # Weakly, and the tip ids only: the rows must not outlive the entry's holders
+                    # while the response waits to be sent or the work waits its turn.
+                    new = [(key_id, weakref.ref(self._entries[key_id]), list(self._entries[key_id].rows))
+                           for key_id in missing]
+                    after_response(lambda: self._complete_in_background(new), settle)
+                del built
             held = {k: self._entries[k] for k in keys}
             self._sync(db, keys, held, revision, today)
             out: list[IndexedTip] = []
             for entry in held.values():
                 entry.holders[holder] = now + self.idle_seconds
                 out.extend(entry.rows.values())
-            if self.complete is not None and after_response is not None and len(built) >= PARALLEL_THRESHOLD:
-                # Weakly, and the tip ids only: the rows must not outlive the entry's holders while
-                # the response waits to be sent or the work waits its turn.
-                new = [(key_id, weakref.ref(held[key_id]), list(held[key_id].rows)) for key_id in missing]
-                after_response(lambda: self._complete_in_background(new))
         return out
 
     def _complete_in_background(self, entries: list[tuple[int, "weakref.ref[_Entry]", list[str]]]) -> None:
         complete = self.complete
-        assert complete is not None
 
         def run() -> None:
             # A chunk at a time, and only while the entry is still this index's: once its last
@@ -438,7 +464,7 @@ class TipIndex:
                 for key_id, ref, ids in entries:
                     for start in range(0, len(ids), COMPLETION_CHUNK):
                         entry = ref()
-                        if entry is None or self._entries.get(key_id) is not entry:
+                        if complete is None or entry is None or self._entries.get(key_id) is not entry:
                             break
                         chunk = [row for row in map(entry.rows.get, ids[start:start + COMPLETION_CHUNK])
                                  if row is not None]
@@ -448,6 +474,8 @@ class TipIndex:
             except Exception as error:  # noqa: BLE001 (a view does the work itself when it needs it)
                 # The class only: a message or a traceback could quote what was decrypted.
                 log.warning("completing a new index entry failed (%s)", type(error).__name__)
+            finally:
+                settle()  # the build's objects, this work's, and the garbage moved along with them
 
         threading.Thread(target=run, name="index completion", daemon=True).start()
 
@@ -508,14 +536,14 @@ def tips_for(db: Session, keys: OfficeKeys, holder: str | None = None) -> list[I
     return index.tips(db, keys, holder, after_response=_after_response if has_request_context() else None)
 
 
-def _after_response(work: Callable[[], None]) -> None:
+def _after_response(work: Callable[[], None], otherwise: Callable[[], None]) -> None:
     """Run `work` when the current response is closed: once the server has sent it (and a test
-    client's response when it is closed). Not after an error page (Flask runs after_this_request
-    on those too): the work is skipped, and a dashboard that needs it does it itself."""
+    client's response when it is closed). After an error page (Flask runs after_this_request on
+    those too), `otherwise` runs in its place: the work is skipped, and a dashboard that needs it
+    does it itself."""
     from flask import after_this_request
 
     @after_this_request
     def schedule(response):
-        if response.status_code < 400:
-            response.call_on_close(work)
+        response.call_on_close(work if response.status_code < 400 else otherwise)
         return response

@@ -235,31 +235,118 @@ def test_threads_sharing_the_gc_switch_leave_it_on():
     assert gc.isenabled()
 
 
-def test_long_lived_work_ends_with_one_collection_and_freezes_nothing():
-    """After an index build (long_lived) the last one out runs one full collection: the new objects
-    go to the oldest generation at once, and garbage cycles made meanwhile are gone. Nothing is ever
-    frozen, so no garbage can outlive its collection."""
+def test_long_lived_work_moves_to_the_oldest_generation_unwalked_and_settle_frees_its_garbage():
+    """After an index build (long_lived) the last one out moves what is alive to the oldest
+    generation without a collection: the young passes that follow never walk it. Garbage cycles
+    made meanwhile are moved too, and settle() (one full collection) frees them. Nothing stays
+    frozen."""
     import gc
     import weakref
 
-    from app.triage.index import without_cyclic_gc
+    from app.triage.index import settle, without_cyclic_gc
 
     class Cycle:
         pass
 
+    def in_generation(generation: int, thing: object) -> bool:
+        return any(o is thing for o in gc.get_objects(generation=generation))
+
+    collections: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
     gc.collect()
-    with without_cyclic_gc(long_lived=True):
-        with without_cyclic_gc():  # nested: only the outermost exit collects
-            garbage = Cycle()
-            garbage.me = garbage
-            alive = weakref.ref(garbage)
-            del garbage
-            kept = [[i] for i in range(1000)]
-        assert not gc.isenabled() and alive() is not None
-    assert gc.isenabled()
-    assert alive() is None  # collected on the way out, without anyone calling gc.collect
-    assert gc.get_freeze_count() == 0
+    gc.callbacks.append(count)
+    try:
+        with without_cyclic_gc(long_lived=True):
+            with without_cyclic_gc():  # nested: only the outermost exit moves anything
+                garbage = Cycle()
+                garbage.me = garbage
+                alive = weakref.ref(garbage)
+                del garbage
+                kept = [[i] for i in range(1000)]
+            assert not gc.isenabled() and alive() is not None
+            assert in_generation(0, kept)
+        assert gc.isenabled()
+        assert collections == []  # nothing walked on the way out
+        assert in_generation(2, kept) and not in_generation(0, kept)
+        assert gc.get_freeze_count() == 0
+        assert alive() is not None  # moved along, until the settling collection
+        settle()
+        assert alive() is None
+        assert collections == [2]
+    finally:
+        gc.callbacks.remove(count)
     assert len(kept) == 1000
+
+
+def _full_collections(monkeypatch) -> list[str]:
+    """The threads that run settle() from now on (the index's full collection after a build)."""
+    ran: list[str] = []
+    real = index_module.settle
+
+    def recording() -> None:
+        ran.append(threading.current_thread().name)
+        real()
+
+    monkeypatch.setattr(index_module, "settle", recording)
+    return ran
+
+
+def test_a_large_build_in_a_view_settles_the_collector_after_the_response(inspector, tips, monkeypatch):
+    """The view that builds a large entry sends its page without a full collection (~0.17 s at
+    100,000 tips); the collection runs once the response is closed, after the background work."""
+    import gc
+
+    monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
+    for i in range(4):
+        tips.create(platform=f"平台{i}")
+    assert inspector.login().status_code in (302, 303)
+    ran = _full_collections(monkeypatch)
+    full_in_view: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full_in_view.append(1)
+
+    gc.callbacks.append(count)
+    try:
+        response = inspector.client.get("/", buffered=False)
+        assert response.status_code == 200
+    finally:
+        gc.callbacks.remove(count)
+    assert full_in_view == [] and ran == []
+    response.close()
+    _finish_completions()
+    assert ran == ["index completion"]
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_large_build_behind_an_error_page_still_settles(inspector, tips, monkeypatch):
+    """An error page skips the background work, but not the collection that frees what the build
+    moved to the oldest generation."""
+    from app.triage import services as triage_services
+
+    monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
+    for i in range(3):
+        tips.create(platform=f"平台{i}")
+    assert inspector.login().status_code in (302, 303)
+    ran = _full_collections(monkeypatch)
+    real = triage_services.queue
+
+    def failing_after_the_build(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("a view that fails after building")
+
+    monkeypatch.setattr(triage_services, "queue", failing_after_the_build)
+    monkeypatch.setitem(inspector.client.application.config, "PROPAGATE_EXCEPTIONS", False)
+    response = inspector.client.get("/", buffered=False)
+    assert response.status_code == 500
+    assert ran == []
+    response.close()
+    assert ran == [threading.current_thread().name] and not _completions()
 
 
 def test_no_decrypted_text_outlives_the_session_after_queue_and_dashboard(inspector, tips):
@@ -284,7 +371,9 @@ def _holders_of(text: str) -> set[str]:
     """The kinds of live objects that refer to a string containing `text` (no closure here: a
     closure's cell would itself hold the text)."""
     import gc
+    import linecache
 
+    linecache.clearcache()  # a traceback printed earlier may have cached this file's source, markers included
     found = set()
     for holder in gc.get_objects():
         for value in gc.get_referents(holder):
