@@ -505,9 +505,9 @@ def derive_facts(tips: list[IndexedTip]) -> None:
     (app/__init__.py); a dashboard that comes meanwhile waits for the chunk under way here rather
     than doing the same work at the same time.
 
-    At 100,000 tips, 100,000 facts are made, none in a cycle. Not long_lived: that would move the
-    process's young garbage to the oldest generation with nobody to settle it (the background
-    completion settles once, after its last chunk)."""
+    At 100,000 tips, 100,000 facts are made, none in a cycle. Not long_lived: a tenth of an index's
+    objects is not worth moving the process's young garbage to the oldest generation for (the
+    background completion settles once, after its last chunk, what the build moved)."""
     with _deriving, without_cyclic_gc():
         _derive(tips)
 

@@ -121,10 +121,12 @@ def _open_rows(rows: Iterable, keys: OfficeKeys, lists: BurdenLists | None = Non
         return [IndexedTip(*clear, content) for clear, content in _opened(rows, keys, lists)]
 
 
-_gc_lock = threading.RLock()  # re-entrant: a finalizer run by the collection below may come back here
+_gc_lock = threading.RLock()  # re-entrant: a finalizer run by a collection under it may come back here
 _gc_depth = 0
 _gc_was_enabled = False
-_gc_settle = False
+_gc_collect = False  # the last one out runs a full collection (see without_cyclic_gc)
+_gc_promoted = False  # objects moved to the oldest generation that no full collection has walked yet
+SETTLE_AT_LATEST = 5.0  # seconds after a promotion, whatever becomes of the response
 
 
 @contextmanager
@@ -135,38 +137,65 @@ def without_cyclic_gc(*, long_lived: bool = False) -> Iterator[None]:
 
     long_lived: what is made inside stays (an index entry). Left in the youngest generation, those
     million objects would be walked three times over by the collector's next passes (young,
-    middle, old: ~0.3 s at 100,000 tips, in this request or a later one). The last one out moves
-    everything alive to the oldest generation instead, without walking anything (gc.freeze then
-    gc.unfreeze: two list splices). Garbage cycles alive at that moment move too, and only a full
-    collection frees them: whoever asks for long_lived must run settle() soon after (the index
-    does, once the view's response has been sent). Nothing is left frozen."""
-    global _gc_depth, _gc_was_enabled, _gc_settle
+    middle, old: ~0.3 s at 100,000 tips, in this request or a later one). When long-lived work is
+    the last one out and ends normally, it moves everything alive to the oldest generation
+    instead, without walking anything (gc.freeze then gc.unfreeze). Garbage cycles alive at that
+    moment, any thread's, move too, and only a full collection frees them: settle() does, by
+    itself SETTLE_AT_LATEST seconds later at the latest (the index calls it sooner, once the view's
+    response has been sent). When other work is still inside, or the long-lived work failed, the
+    last one out runs the full collection at once instead, as before: nobody would settle after
+    it. Nothing is left frozen."""
+    global _gc_depth, _gc_was_enabled, _gc_collect
     with _gc_lock:
         if _gc_depth == 0:
             _gc_was_enabled = gc.isenabled()
             gc.disable()
         _gc_depth += 1
+    ended = False
     try:
         yield
+        ended = True
     finally:
         with _gc_lock:
             _gc_depth -= 1
-            _gc_settle = _gc_settle or long_lived
-            if _gc_depth == 0:
-                settle, enable = _gc_settle, _gc_was_enabled
-                _gc_settle = False
-                if settle and enable:
-                    gc.freeze()
-                    gc.unfreeze()
-                if enable:
-                    gc.enable()
+            last = _gc_depth == 0
+            promote = long_lived and last and ended and not _gc_collect and gc.get_freeze_count() == 0
+            _gc_collect = _gc_collect or (long_lived and not promote)
+            if last:
+                collect, enable = _gc_collect, _gc_was_enabled
+                _gc_collect = False
+                try:
+                    if enable and promote:
+                        _promote()
+                    elif enable and collect:
+                        gc.collect()
+                finally:
+                    if enable:
+                        gc.enable()
+
+
+def _promote() -> None:
+    """Everything alive to the oldest generation, unwalked; settled by a timer at the latest."""
+    global _gc_promoted
+    try:
+        gc.freeze()
+    finally:
+        gc.unfreeze()  # even if a signal lands in between: nothing may stay frozen
+    _gc_promoted = True
+    timer = threading.Timer(SETTLE_AT_LATEST, settle)
+    timer.name, timer.daemon = "gc settle", True
+    timer.start()
 
 
 def settle() -> None:
-    """One full collection after long-lived work: it walks the new objects once, frees the garbage
-    cycles that were moved along with them, and becomes the collector's new baseline, so that its
-    next full pass is far off."""
-    gc.collect()
+    """One full collection after a promotion (no-op without one): it walks the moved objects once,
+    frees the garbage cycles moved along with them, and becomes the collector's new baseline, so
+    that its next full pass is far off."""
+    global _gc_promoted
+    with _gc_lock:
+        if _gc_promoted:
+            _gc_promoted = False
+            gc.collect()
 
 
 # A forked opener sends its share back through a pipe. Pickling 50,000 objects and unpickling them
@@ -539,8 +568,9 @@ def tips_for(db: Session, keys: OfficeKeys, holder: str | None = None) -> list[I
 def _after_response(work: Callable[[], None], otherwise: Callable[[], None]) -> None:
     """Run `work` when the current response is closed: once the server has sent it (and a test
     client's response when it is closed). After an error page (Flask runs after_this_request on
-    those too), `otherwise` runs in its place: the work is skipped, and a dashboard that needs it
-    does it itself."""
+    those too, unless it lets the exception propagate, as in debug mode), `otherwise` runs in its
+    place: the work is skipped, and a dashboard that needs it does it itself. (Should neither run,
+    settle() still runs by its timer.)"""
     from flask import after_this_request
 
     @after_this_request

@@ -1,8 +1,10 @@
 """The decrypted tip index: right contents, incremental sync, parallel build, and a lifetime bounded
 by the sessions that hold it."""
 
+import secrets
 import threading
 import time
+import weakref
 from datetime import timedelta
 
 import pytest
@@ -235,105 +237,162 @@ def test_threads_sharing_the_gc_switch_leave_it_on():
     assert gc.isenabled()
 
 
-def test_long_lived_work_moves_to_the_oldest_generation_unwalked_and_settle_frees_its_garbage():
+class _Cycle:
+    """Garbage only the cyclic collector frees, holding a secret as a login form would."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret, self.me = secret, self
+
+
+def _dead_cycle() -> "weakref.ref[_Cycle]":
+    garbage = _Cycle("口令-" + secrets.token_hex(4))
+    return weakref.ref(garbage)  # the last strong reference goes here; the cycle keeps it alive
+
+
+@pytest.fixture
+def collections():
+    """The generations of the collections that start from now on."""
+    import gc
+
+    started: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    gc.collect()
+    gc.callbacks.append(count)
+    yield started
+    gc.callbacks.remove(count)
+
+
+def test_long_lived_work_moves_to_the_oldest_generation_unwalked_and_settle_frees_its_garbage(collections):
     """After an index build (long_lived) the last one out moves what is alive to the oldest
     generation without a collection: the young passes that follow never walk it. Garbage cycles
     made meanwhile are moved too, and settle() (one full collection) frees them. Nothing stays
     frozen."""
     import gc
-    import weakref
 
     from app.triage.index import settle, without_cyclic_gc
-
-    class Cycle:
-        pass
 
     def in_generation(generation: int, thing: object) -> bool:
         return any(o is thing for o in gc.get_objects(generation=generation))
 
-    collections: list[int] = []
-
-    def count(phase: str, info: dict) -> None:
-        if phase == "start":
-            collections.append(info["generation"])
-
-    gc.collect()
-    gc.callbacks.append(count)
-    try:
-        with without_cyclic_gc(long_lived=True):
-            with without_cyclic_gc():  # nested: only the outermost exit moves anything
-                garbage = Cycle()
-                garbage.me = garbage
-                alive = weakref.ref(garbage)
-                del garbage
-                kept = [[i] for i in range(1000)]
-            assert not gc.isenabled() and alive() is not None
-            assert in_generation(0, kept)
-        assert gc.isenabled()
-        assert collections == []  # nothing walked on the way out
-        assert in_generation(2, kept) and not in_generation(0, kept)
-        assert gc.get_freeze_count() == 0
-        assert alive() is not None  # moved along, until the settling collection
-        settle()
-        assert alive() is None
-        assert collections == [2]
-    finally:
-        gc.callbacks.remove(count)
+    with without_cyclic_gc(long_lived=True):
+        with without_cyclic_gc():  # nested: only the outermost exit moves anything
+            alive = _dead_cycle()
+            kept = [[i] for i in range(1000)]
+        assert not gc.isenabled() and alive() is not None
+        assert in_generation(0, kept)
+    assert gc.isenabled()
+    assert collections == []  # nothing walked on the way out
+    assert in_generation(2, kept) and not in_generation(0, kept)
+    assert gc.get_freeze_count() == 0
+    assert alive() is not None  # moved along, until the settling collection
+    settle()
+    assert alive() is None and collections == [2]
+    settle()  # nothing moved since: no second walk
+    assert collections == [2]
     assert len(kept) == 1000
 
 
-def _full_collections(monkeypatch) -> list[str]:
-    """The threads that run settle() from now on (the index's full collection after a build)."""
-    ran: list[str] = []
-    real = index_module.settle
+def test_moved_garbage_is_freed_by_the_timer_when_nobody_settles(monkeypatch):
+    """A response that is never closed, an exception Flask lets propagate: the collection still
+    comes, SETTLE_AT_LATEST seconds after the move."""
+    from app.triage.index import without_cyclic_gc
 
-    def recording() -> None:
-        ran.append(threading.current_thread().name)
-        real()
+    monkeypatch.setattr(index_module, "SETTLE_AT_LATEST", 0.2)
+    with without_cyclic_gc(long_lived=True):
+        alive = _dead_cycle()
+    assert alive() is not None
+    deadline = time.monotonic() + 10
+    while alive() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert alive() is None
 
-    monkeypatch.setattr(index_module, "settle", recording)
-    return ran
+
+def test_long_lived_work_that_fails_collects_at_once(collections):
+    from app.triage.index import without_cyclic_gc
+
+    with pytest.raises(RuntimeError):
+        with without_cyclic_gc(long_lived=True):
+            alive = _dead_cycle()
+            raise RuntimeError("an opener died")
+    assert alive() is None and collections == [2]
 
 
-def test_a_large_build_in_a_view_settles_the_collector_after_the_response(inspector, tips, monkeypatch):
-    """The view that builds a large entry sends its page without a full collection (~0.17 s at
-    100,000 tips); the collection runs once the response is closed, after the background work."""
+def test_long_lived_work_ending_while_another_thread_is_inside_leaves_the_collection_to_it(collections):
+    """Only the long-lived work itself may move objects unwalked (its caller settles after it).
+    When another thread is still inside, the last one out collects, as nobody settles after it."""
     import gc
 
+    from app.triage.index import without_cyclic_gc
+
+    inside, leave = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with without_cyclic_gc():
+            inside.set()
+            assert leave.wait(10)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert inside.wait(10)
+    with without_cyclic_gc(long_lived=True):
+        alive = _dead_cycle()
+    assert not gc.isenabled() and alive() is not None
+    leave.set()
+    thread.join(10)
+    assert gc.isenabled()
+    assert alive() is None and collections == [2]
+
+
+def _garbage_during_builds(monkeypatch) -> list:
+    """A dead cycle holding a secret made inside every build, as another request's login form
+    could be while the collector is off."""
+    made: list = []
+    real = index_module._build_rows
+
+    def build_rows(*args, **kwargs):
+        made.append(_dead_cycle())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "_build_rows", build_rows)
+    return made
+
+
+def test_a_large_build_in_a_view_frees_its_garbage_once_the_response_is_sent(inspector, tips, monkeypatch,
+                                                                           collections):
+    """The view that builds a large entry sends its page without a full collection (~0.17 s at
+    100,000 tips); the garbage made meanwhile is freed once the response is closed, after the
+    background work, by one collection."""
     monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(index_module, "SETTLE_AT_LATEST", 600.0)  # not the timer: the close
     for i in range(4):
         tips.create(platform=f"平台{i}")
     assert inspector.login().status_code in (302, 303)
-    ran = _full_collections(monkeypatch)
-    full_in_view: list[int] = []
-
-    def count(phase: str, info: dict) -> None:
-        if phase == "start" and info["generation"] == 2:
-            full_in_view.append(1)
-
-    gc.callbacks.append(count)
-    try:
-        response = inspector.client.get("/", buffered=False)
-        assert response.status_code == 200
-    finally:
-        gc.callbacks.remove(count)
-    assert full_in_view == [] and ran == []
+    made = _garbage_during_builds(monkeypatch)
+    collections.clear()
+    response = inspector.client.get("/", buffered=False)
+    assert response.status_code == 200
+    assert 2 not in collections
+    assert len(made) == 1 and made[0]() is not None
     response.close()
     _finish_completions()
-    assert ran == ["index completion"]
-    assert gc.get_freeze_count() == 0
+    assert made[0]() is None
+    assert collections.count(2) == 1
 
 
-def test_a_large_build_behind_an_error_page_still_settles(inspector, tips, monkeypatch):
-    """An error page skips the background work, but not the collection that frees what the build
-    moved to the oldest generation."""
+def test_a_large_build_behind_an_error_page_still_frees_its_garbage(inspector, tips, monkeypatch):
+    """An error page skips the background work, but not the collection."""
     from app.triage import services as triage_services
 
     monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(index_module, "SETTLE_AT_LATEST", 600.0)
     for i in range(3):
         tips.create(platform=f"平台{i}")
     assert inspector.login().status_code in (302, 303)
-    ran = _full_collections(monkeypatch)
+    made = _garbage_during_builds(monkeypatch)
     real = triage_services.queue
 
     def failing_after_the_build(*args, **kwargs):
@@ -344,9 +403,9 @@ def test_a_large_build_behind_an_error_page_still_settles(inspector, tips, monke
     monkeypatch.setitem(inspector.client.application.config, "PROPAGATE_EXCEPTIONS", False)
     response = inspector.client.get("/", buffered=False)
     assert response.status_code == 500
-    assert ran == []
+    assert made[0]() is not None
     response.close()
-    assert ran == [threading.current_thread().name] and not _completions()
+    assert made[0]() is None and not _completions()
 
 
 def test_no_decrypted_text_outlives_the_session_after_queue_and_dashboard(inspector, tips):
@@ -354,7 +413,7 @@ def test_no_decrypted_text_outlives_the_session_after_queue_and_dashboard(inspec
     and a collection, no object anywhere in the process holds the tip's decrypted text."""
     import gc
 
-    marker = "绝密描述-只在详情页解密-7f3a"
+    marker = "绝密描述-只在详情页解密-" + secrets.token_hex(4)  # built at run time: never in a cached source line
     tip_id = tips.create(description=marker, platform=marker)
     assert inspector.login().status_code in (302, 303)
     assert marker in inspector.client.get(f"/tips/{tip_id}").get_data(as_text=True)
@@ -371,9 +430,7 @@ def _holders_of(text: str) -> set[str]:
     """The kinds of live objects that refer to a string containing `text` (no closure here: a
     closure's cell would itself hold the text)."""
     import gc
-    import linecache
 
-    linecache.clearcache()  # a traceback printed earlier may have cached this file's source, markers included
     found = set()
     for holder in gc.get_objects():
         for value in gc.get_referents(holder):
@@ -457,7 +514,7 @@ def test_a_logout_during_the_completion_stops_it_and_keeps_nothing(inspector, ti
 
     monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
     monkeypatch.setattr(index_module, "COMPLETION_CHUNK", 2)
-    marker = "绝密平台-补全中登出-91d2"
+    marker = "绝密平台-补全中登出-" + secrets.token_hex(4)
     for _ in range(6):
         tips.create(platform=marker)
     assert inspector.login().status_code in (302, 303)
@@ -487,7 +544,7 @@ def test_a_response_still_being_sent_keeps_no_summary_alive_after_logout(inspect
     """The work waits for the response to be sent, holding only tip ids and the entry weakly: a
     slow client keeps no decrypted row alive past the session."""
     monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
-    marker = "绝密平台-慢客户端-3b7f"
+    marker = "绝密平台-慢客户端-" + secrets.token_hex(4)
     for _ in range(3):
         tips.create(platform=marker)
     assert inspector.login().status_code in (302, 303)
@@ -503,7 +560,7 @@ def test_no_decrypted_text_outlives_the_session_after_a_completed_entry(inspecto
     import gc
 
     monkeypatch.setattr(index_module, "PARALLEL_THRESHOLD", 2)
-    marker = "绝密平台-后台补全-5c1e"
+    marker = "绝密平台-后台补全-" + secrets.token_hex(4)
     for _ in range(3):
         tips.create(platform=marker)
     assert inspector.login().status_code in (302, 303)
