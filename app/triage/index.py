@@ -304,10 +304,10 @@ def _build(db: Session, keys: OfficeKeys) -> list[IndexedTip]:
 
 
 def _build_unsettled(db: Session, keys: OfficeKeys) -> tuple[list[IndexedTip], bool]:
-    """(the rows, whether the caller must settle() soon): a large build leaves its objects in the
-    oldest generation unwalked (see without_cyclic_gc). A full collection walks the whole process:
-    worth it for a large index, not for a few hundred tips, which the young generation's passes
-    handle cheaply."""
+    """(the rows, whether the build was large): a large build may leave its objects in the oldest
+    generation unwalked, and its caller then settles (see without_cyclic_gc). A full collection
+    walks the whole process: worth it for a large index, not for a few hundred tips, which the
+    young generation's passes handle cheaply."""
     key_ids = list(keys)
     total = db.scalar(select(func.count()).select_from(Tip).where(Tip.office_key_id.in_(key_ids))) or 0
     large = total >= PARALLEL_THRESHOLD
