@@ -457,23 +457,22 @@ class TipIndex:
             today = clock.today()
             missing = {k: v for k, v in keys.items() if k not in self._entries}
             if missing:
-                if after_response is None:
-                    built, large = _build(db, missing), False
-                else:
-                    built, large = _build_unsettled(db, missing)
+                built, large = _build_unsettled(db, missing)
                 by_key: dict[int, list[IndexedTip]] = {k: [] for k in missing}
                 for row in built:
                     by_key[row.office_key_id].append(row)
                 for key_id, rows in by_key.items():
                     self._entries[key_id] = _Entry(rows, revision, today)
-                if large:
-                    assert after_response is not None
+                del built
+                if large and after_response is None:
+                    settle()
+                elif large and after_response is not None:
                     # Weakly, and the tip ids only: the rows must not outlive the entry's holders
                     # while the response waits to be sent or the work waits its turn.
                     new = [(key_id, weakref.ref(self._entries[key_id]), list(self._entries[key_id].rows))
                            for key_id in missing]
-                    after_response(lambda: self._complete_in_background(new), settle)
-                del built
+                    after_response(settle if self.complete is None else lambda: self._complete_in_background(new),
+                                   settle)
             held = {k: self._entries[k] for k in keys}
             self._sync(db, keys, held, revision, today)
             out: list[IndexedTip] = []
@@ -484,6 +483,7 @@ class TipIndex:
 
     def _complete_in_background(self, entries: list[tuple[int, "weakref.ref[_Entry]", list[str]]]) -> None:
         complete = self.complete
+        assert complete is not None
 
         def run() -> None:
             # A chunk at a time, and only while the entry is still this index's: once its last
@@ -493,7 +493,7 @@ class TipIndex:
                 for key_id, ref, ids in entries:
                     for start in range(0, len(ids), COMPLETION_CHUNK):
                         entry = ref()
-                        if complete is None or entry is None or self._entries.get(key_id) is not entry:
+                        if entry is None or self._entries.get(key_id) is not entry:
                             break
                         chunk = [row for row in map(entry.rows.get, ids[start:start + COMPLETION_CHUNK])
                                  if row is not None]
