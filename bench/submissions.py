@@ -6,6 +6,10 @@ ceiling the receipt KDF alone allows on the same cores, measured in the same run
 Each submission is the real POST that stores a tip (form fields, CSRF token, the send action) and is
 answered with the redirect to the receipt only after the commit. Flood protection is off
 (TIPLINE_FLOOD_PROTECTION=off, the documented switch for loopback load tests).
+
+The same load is then run against the floor (bench/submission_floor.py: the receipt KDF, one
+tip-sized INSERT and a durable commit, nothing else), whose share of the ceiling says how much of
+the gap to it any tip line could close on these cores (--no-floor skips it).
 """
 
 import argparse
@@ -107,62 +111,76 @@ def _gunicorn_pids(master: int) -> list[int]:
     return pids
 
 
-def run(tips: int, clients: int) -> dict:
+def _drive(server, port: int, tips: int, clients: int) -> dict:
+    """`tips` submissions from `clients` concurrent reporters: throughput, latencies, and the CPU
+    the server (gunicorn's master and workers) and this load generator spent on them."""
+    pool = [Client(port) for _ in range(clients)]
+    for client in pool[:2]:
+        client.submit()  # warm both workers
+    latencies: list[float] = []
+    lock = threading.Lock()
+    remaining = [tips]
+
+    def worker(client: Client) -> None:
+        while True:
+            with lock:
+                if remaining[0] <= 0:
+                    return
+                remaining[0] -= 1
+            took = client.submit()
+            with lock:
+                latencies.append(took)
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in pool]
+    # CPU over the timed run only: gunicorn's master and workers, and this load generator.
+    pids = _gunicorn_pids(server.process.pid)
+    server_cpu_before, client_cpu_before = _cpu_seconds(pids), time.process_time()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    return {"throughput": tips / elapsed, "p50_ms": percentile(latencies, 50) * 1000,
+            "p99_ms": percentile(latencies, 99) * 1000,
+            "server_cpu_ms": (_cpu_seconds(pids) - server_cpu_before) / tips * 1000,
+            "client_cpu_ms": (time.process_time() - client_cpu_before) / tips * 1000}
+
+
+def _serve_and_drive(app: str, data_dir, tips: int, clients: int) -> dict:
+    port = free_port()
+    server = gunicorn(app, port, data_dir, workers=2, extra_env={"TIPLINE_FLOOD_PROTECTION": "off"})
+    try:
+        return _drive(server, port, tips, clients)
+    finally:
+        server.stop()
+
+
+def run(tips: int, clients: int, floor: bool = True) -> dict:
+    """The app's figures, the floor's (bench/submission_floor.py) on the same load if asked, and the
+    KDF ceiling measured before and after both."""
     single, ceiling_before = receipt_kdf_ceiling()
     data_dir = new_data_dir()
     try:
         tipline(data_dir, "init", "--admin", "admin", "--json", stdin=ADMIN_PASSWORD + "\n")
-        port = free_port()
-        server = gunicorn("app.wsgi:reporter", port, data_dir, workers=2,
-                          extra_env={"TIPLINE_FLOOD_PROTECTION": "off"})
-        try:
-            pool = [Client(port) for _ in range(clients)]
-            for client in pool[:2]:
-                client.submit()  # warm both workers
-            latencies: list[float] = []
-            lock = threading.Lock()
-            remaining = [tips]
-
-            def worker(client: Client) -> None:
-                while True:
-                    with lock:
-                        if remaining[0] <= 0:
-                            return
-                        remaining[0] -= 1
-                    took = client.submit()
-                    with lock:
-                        latencies.append(took)
-
-            threads = [threading.Thread(target=worker, args=(c,)) for c in pool]
-            # CPU over the timed run only: gunicorn's master and workers, and this load generator.
-            pids = _gunicorn_pids(server.process.pid)
-            server_cpu_before, client_cpu_before = _cpu_seconds(pids), time.process_time()
-            start = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.perf_counter() - start
-            server_cpu = _cpu_seconds(pids) - server_cpu_before
-            client_cpu = time.process_time() - client_cpu_before
-        finally:
-            server.stop()
+        result = _serve_and_drive("app.wsgi:reporter", data_dir, tips, clients)
+        if floor:
+            result["floor"] = _serve_and_drive("bench.submission_floor:app", data_dir, tips, clients)
     finally:
         cleanup(data_dir)
     _single_after, ceiling_after = receipt_kdf_ceiling()
-    ceiling = (ceiling_before + ceiling_after) / 2
-    return {"tips": tips, "clients": clients, "throughput": tips / elapsed, "ceiling": ceiling,
-            "kdf_ms": single * 1000, "p50_ms": percentile(latencies, 50) * 1000,
-            "p99_ms": percentile(latencies, 99) * 1000, "cores": cores(),
-            "server_cpu_ms": server_cpu / tips * 1000, "client_cpu_ms": client_cpu / tips * 1000}
+    return {**result, "tips": tips, "clients": clients, "ceiling": (ceiling_before + ceiling_after) / 2,
+            "kdf_ms": single * 1000, "cores": cores()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tips", type=int, default=480)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip the floor run (bench/submission_floor.py)")
     args = parser.parse_args()
-    r = run(args.tips, args.clients)
+    r = run(args.tips, args.clients, args.floor)
     ratio = r["throughput"] / r["ceiling"]
     report("submissions/s (gunicorn 2 workers, 16 clients)", f"{r['throughput']:.1f}/s = {ratio:.0%} of ceiling",
            f"ceiling {r['ceiling']:.1f}/s (KDF {r['kdf_ms']:.1f} ms, {r['cores']} cores)", ratio >= 0.85)
@@ -170,6 +188,13 @@ def main() -> None:
            f"load generator {r['client_cpu_ms']:.1f} ms on the same cores", None)
     report("submission latency p50 / p99", f"{r['p50_ms']:.0f} ms / {r['p99_ms']:.0f} ms", "p99 < 400 ms",
            r["p99_ms"] < 400)
+    if "floor" in r:
+        f = r["floor"]
+        report("  floor: KDF + INSERT + durable commit only",
+               f"{f['throughput']:.1f}/s = {f['throughput'] / r['ceiling']:.0%} of ceiling",
+               f"the app reaches {r['throughput'] / f['throughput']:.0%} of it", None)
+        report("  floor's server CPU per submission", f"{f['server_cpu_ms']:.1f} ms = "
+               f"{f['server_cpu_ms'] / r['kdf_ms']:.2f} x KDF", "", None)
 
 
 if __name__ == "__main__":
