@@ -1,8 +1,8 @@
 """The floor for bench.submissions: a WSGI app that does only what no submission can skip.
 
 Each POST derives a receipt's keys (the same Argon2id, 19 MiB, 2 passes), INSERTs one row of a
-tip's size (~4.6 KB: a lookup id, the reporter's public key, two sealed data keys and the
-content, here random bytes) and commits it durably (SQLite WAL, synchronous=FULL, as app/db.py
+tip's size (~4.6 KB: the derived lookup id and public key, then random bytes the sizes of the two
+sealed data keys and of the sealed content) and commits it durably (SQLite WAL, synchronous=FULL, as app/db.py
 sets it) before answering the redirect. No form, no validation, no session, no CSRF check, no
 HPKE seal, no index but the primary key: nothing a real tip line could ship. Served by the same
 gunicorn (2 sync workers) and driven by the same load generator, it shows what share of the KDF
